@@ -116,6 +116,14 @@ fn check(args: &Args) -> Report {
     let mut targets = Vec::new();
     for path in paths {
         match classify(&path) {
+            // The manifest stands for its agent folder.
+            Ok(Target::Agent) if path.ends_with("agent.yaml") => {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                targets.push((dir.to_path_buf(), Target::Agent));
+            }
             Ok(kind) => targets.push((path, kind)),
             Err(d) => problems.push(d),
         }
@@ -149,6 +157,8 @@ fn check(args: &Args) -> Report {
         }
     }
 
+    // Grouped by file, in reading order, whichever phase found them.
+    problems.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
     Report {
         valid: problems.is_empty(),
         agents: agents
@@ -217,10 +227,13 @@ fn classify(path: &Path) -> Result<Target, Diagnostic> {
     let has_yaml = entries
         .iter()
         .any(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
-    if has_yaml && !entries.iter().any(is_agent) {
-        Ok(Target::PolicyDir)
-    } else {
-        Ok(Target::AgentDir)
+    match (has_yaml, entries.iter().any(is_agent)) {
+        (true, false) => Ok(Target::PolicyDir),
+        (_, true) => Ok(Target::AgentDir),
+        (false, false) => Err(Diagnostic::file(
+            path,
+            "not an agent: the folder has no agent.yaml, and holds no agents or policies",
+        )),
     }
 }
 

@@ -294,9 +294,8 @@ impl<'a> FrontMatter<'a> {
         }
         let yaml_start = first_end + 1;
         let mut offset = yaml_start;
-        let mut line_no = 1;
-        for line in text[yaml_start..].split_inclusive('\n') {
-            line_no += 1;
+        // The opening fence is line 1, so the first YAML line is line 2.
+        for (line_no, line) in (2..).zip(text[yaml_start..].split_inclusive('\n')) {
             let content = line.trim_end_matches('\n');
             if is_fence(content) || content.trim_end() == "..." {
                 return Some(FrontMatter {

@@ -137,10 +137,10 @@ impl Instructions {
     pub fn vars(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         for s in &self.segments {
-            if let Segment::Var(v) = s {
-                if !out.contains(&v.as_str()) {
-                    out.push(v);
-                }
+            if let Segment::Var(v) = s
+                && !out.contains(&v.as_str())
+            {
+                out.push(v);
             }
         }
         out

@@ -350,16 +350,16 @@ impl PolicySet {
         let Some(name) = policy.name.clone() else {
             return Err(Diagnostic::file(path, "a policy in a set needs a name"));
         };
-        if let Some((_, Some(first))) = self.policies.get(&name) {
-            if first != path {
-                return Err(Diagnostic::file(
-                    path,
-                    format!(
-                        "duplicate policy `{name}`: also defined in {}",
-                        first.display()
-                    ),
-                ));
-            }
+        if let Some((_, Some(first))) = self.policies.get(&name)
+            && first != path
+        {
+            return Err(Diagnostic::file(
+                path,
+                format!(
+                    "duplicate policy `{name}`: also defined in {}",
+                    first.display()
+                ),
+            ));
         }
         self.policies
             .insert(name, (policy, Some(path.to_path_buf())));

@@ -48,6 +48,13 @@ impl<T: Scalar> Visitor<'_> for ScalarVisitor<T> {
     }
 }
 
+/// Deserializes a [`Scalar`] (for types outside this module, which cannot use the macro).
+pub(crate) fn deserialize_scalar<'de, D: Deserializer<'de>, T: Scalar>(
+    d: D,
+) -> Result<T, D::Error> {
+    d.deserialize_str(ScalarVisitor::<T>(PhantomData))
+}
+
 /// Implements `Deserialize` through [`Scalar`] and `Serialize` through `Display`.
 macro_rules! scalar_serde {
     ($($t:ty),* $(,)?) => {$(
@@ -415,7 +422,7 @@ const UNITS: [(&str, u64); 10] = [
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -585,11 +592,4 @@ mod tests {
         assert!(ByteSize::parse("99999999999GiB").is_err());
         assert_eq!(ByteSize(128 << 20).to_string(), "128MiB");
     }
-}
-
-/// Deserializes a [`Scalar`] (for types outside this module, which cannot use the macro).
-pub(crate) fn deserialize_scalar<'de, D: Deserializer<'de>, T: Scalar>(
-    d: D,
-) -> Result<T, D::Error> {
-    d.deserialize_str(ScalarVisitor::<T>(PhantomData))
 }

@@ -2,13 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::scalar::{EnvString, PolicyName, RelPath, ServerName, VarName};
 
 /// One entry of `tools:`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(try_from = "RawTool", into = "RawTool")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "RawTool")]
 pub enum ToolSpec {
     /// A tool set that ships with Pluto.
     Builtin(Builtin),
@@ -26,6 +29,25 @@ impl ToolSpec {
             ToolSpec::Mcp(m) => m.name.as_str(),
             ToolSpec::Component(c) => c.name.as_str(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor rather than `try_from`: the check then runs inside the entry's own
+        // deserialization, so its error carries the entry's position, not the list's.
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = ToolSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a tool entry such as `builtin: files` or `mcp: NAME`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolSpec, A::Error> {
+                let raw = RawTool::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                ToolSpec::try_from(raw).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(EntryVisitor)
     }
 }
 

@@ -122,9 +122,12 @@ fn index(
     let at = walker.position();
     match walker.peek() {
         None | Some(Event::StreamEnd | Event::DocumentEnd) => {
-            return Err(
-                Diagnostic::at(&source.path, at, format!("empty file: expected {what}")).into(),
-            );
+            return Err(Diagnostic::at(
+                &source.path,
+                Position::START.down(line_offset),
+                format!("empty file: expected {what}"),
+            )
+            .into());
         }
         Some(Event::Scalar(s, ..)) if s.is_empty() || s == "~" || s == "null" => {
             return Err(Diagnostic::at(
