@@ -214,3 +214,50 @@ fn help_and_version() {
     let usage = pluto(&repo(), &["validate", "--format", "yaml"]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// The code block of `README.md` that starts with `opening` (the fence line and its first line).
+fn readme_block(opening: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme
+        .find(opening)
+        .unwrap_or_else(|| panic!("README has no block starting {opening:?}"));
+    let body = &readme[start + opening.find('\n').expect("a fence line") + 1..];
+    body[..body.find("\n```").expect("a closed block") + 1].to_owned()
+}
+
+#[test]
+fn the_readme_examples_are_valid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let agents = dir.path().join("agents");
+    std::fs::create_dir_all(agents.join("researcher")).unwrap();
+    std::fs::write(
+        agents.join("assistant.md"),
+        readme_block("```markdown\n---"),
+    )
+    .unwrap();
+    std::fs::write(
+        agents.join("researcher/agent.yaml"),
+        readme_block("```yaml\npaf: 1"),
+    )
+    .unwrap();
+    std::fs::write(
+        agents.join("researcher/instructions.md"),
+        "Write for {{vars.audience}}.\n",
+    )
+    .unwrap();
+    let policies = dir.path().join("sandbox-policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(
+        policies.join("networked.yaml"),
+        readme_block("```yaml\npolicy: 1"),
+    )
+    .unwrap();
+
+    let out = pluto(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("2 agents valid, 1 policy file valid\n"),
+        "{}",
+        stdout(&out)
+    );
+}
