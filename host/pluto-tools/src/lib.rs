@@ -1,0 +1,35 @@
+//! Tool dispatch and Pluto's native tools.
+//!
+//! Fourth stage of the data path (CLI/HTTP -> runtime -> provider -> **tool dispatch** ->
+//! native | MCP | sandbox executor -> services). A [`Toolbox`] is one agent's tools: it
+//! implements [`pluto_core::ToolExecutor`], checks every call's arguments against the tool's JSON
+//! Schema and turns every failure into a tool error for the model.
+//!
+//! The native tools are the permissive default: they run on the host, rooted at the workspace.
+//! - [`files`]: `read_file`, `write_file`, `edit_file`, `list_dir`, `glob`, `grep` (through
+//!   cap-std, so a path cannot leave the workspace, not even through a symbolic link);
+//! - [`shell`]: `shell`, a `bash -c` command line in the workspace, killed with its process
+//!   group on timeout or cancellation;
+//! - [`http_fetch`]: `http_fetch`, a GET with the body capped.
+
+pub mod files;
+pub mod http_fetch;
+mod output;
+pub mod shell;
+mod toolbox;
+mod workspace;
+
+pub use toolbox::{Tool, Toolbox, ToolboxError};
+
+use std::sync::Arc;
+
+use pluto_paf::tool::Builtin;
+
+/// The native tools of a built-in tool set.
+pub fn builtin(set: Builtin, http: &reqwest::Client) -> Vec<Arc<dyn Tool>> {
+    match set {
+        Builtin::Files => files::all(),
+        Builtin::Shell => vec![Arc::new(shell::Shell)],
+        Builtin::HttpFetch => vec![Arc::new(http_fetch::HttpFetch::new(http.clone()))],
+    }
+}
