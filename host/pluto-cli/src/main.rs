@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod chat;
+mod compose;
+mod render;
+mod run;
 mod validate;
 
 /// Pluto hosts AI agents declared in YAML + Markdown (the Pluto Agent Format).
@@ -20,14 +24,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run an agent once on a prompt, streaming its answer and tool calls.
+    Run(run::Args),
+    /// Chat with an agent in the terminal.
+    Chat(chat::Args),
     /// Check agents and sandbox policies, and report every problem with its file, line and column.
     Validate(validate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr; PLUTO_LOG (or RUST_LOG) sets the level, default warnings.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLUTO_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run::run(&args))),
+        Command::Chat(args) => runtime().and_then(|rt| rt.block_on(chat::run(&args))),
     };
     match result {
         Ok(code) => code,
@@ -36,4 +55,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

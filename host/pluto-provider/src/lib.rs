@@ -29,7 +29,7 @@ use pluto_paf::manifest::ProviderKind;
 pub fn provider(kind: ProviderKind, endpoint: Endpoint, http: HttpClient) -> Arc<dyn Provider> {
     match kind {
         ProviderKind::Openrouter => Arc::new(openai::OpenAi::openrouter(endpoint, http)),
-        ProviderKind::Openai => Arc::new(openai::OpenAi::openai(endpoint, http)),
+        ProviderKind::Openai => Arc::new(openai::OpenAi::official(endpoint, http)),
         ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(endpoint, http)),
         ProviderKind::Ollama => Arc::new(ollama::Ollama::new(endpoint, http)),
     }

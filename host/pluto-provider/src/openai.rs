@@ -33,7 +33,7 @@ pub struct OpenAi {
 
 impl OpenAi {
     /// OpenAI, or a compatible server at `endpoint`.
-    pub fn openai(endpoint: Endpoint, http: HttpClient) -> Self {
+    pub fn official(endpoint: Endpoint, http: HttpClient) -> Self {
         OpenAi {
             name: "openai",
             endpoint,

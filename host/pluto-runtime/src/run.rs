@@ -108,9 +108,12 @@ pub async fn run(
     let mut progress = (0u32, Usage::default());
 
     let result = tokio::select! {
-        r = turns(spec, provider, tools, events, history, &ctx, &mut progress) => Some(r),
+        // Cancellation and the deadline first: when they fire, the turn must not go on, even
+        // if the tools it was waiting for return in the same instant.
+        biased;
         () = cancel.cancelled() => None,
         () = tokio::time::sleep_until(deadline.into()) => Some(Err(Stop::Timeout)),
+        r = turns(spec, provider, tools, events, history, &ctx, &mut progress) => Some(r),
     };
     // Stops tools that are still running (their futures are dropped with the select, too).
     ctx.cancel.cancel();

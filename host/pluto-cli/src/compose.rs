@@ -1,0 +1,184 @@
+//! The composition root for running an agent: from a name on the command line to a provider,
+//! a toolbox and a run spec. The only place that reads the environment for them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pluto_core::Provider;
+use pluto_paf::tool::ToolSpec;
+use pluto_paf::{Agent, Catalog, PolicySet};
+use pluto_provider::{Endpoint, HttpClient};
+use pluto_runtime::{Limits, RunSpec};
+use pluto_tools::Toolbox;
+
+/// Where agents come from and where their tools work: flags shared by `run` and `chat`.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The folder of agents the AGENT name is looked up in.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "agents",
+        env = "PLUTO_AGENTS"
+    )]
+    pub agents: PathBuf,
+
+    /// The folder of sandbox policies the agents may name.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "sandbox-policies",
+        env = "PLUTO_POLICIES"
+    )]
+    pub policies: PathBuf,
+
+    /// The folder the agent's tools work in (files, shell). Default: the current folder.
+    #[arg(long, value_name = "DIR", env = "PLUTO_WORKSPACE")]
+    pub workspace: Option<PathBuf>,
+
+    /// A value for the instructions' `{{vars.NAME}}`, as NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+/// Everything a run of one agent needs, built once and reused for every prompt of a chat.
+pub struct Prepared {
+    /// The agent.
+    pub agent: Agent,
+    /// Its rendered instructions.
+    pub system: String,
+    /// Its provider.
+    pub provider: Arc<dyn Provider>,
+    /// Its tools.
+    pub tools: Toolbox,
+    /// Where its tools work.
+    pub workspace: PathBuf,
+    /// Tool entries not available yet, with the reason (reported once, as warnings).
+    pub skipped: Vec<String>,
+}
+
+impl Prepared {
+    /// The spec of one run.
+    pub fn spec(&self) -> RunSpec<'_> {
+        let m = &self.agent.manifest;
+        RunSpec {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            agent: m.name.as_str(),
+            model: m.model.name.as_str(),
+            system: &self.system,
+            temperature: m.model.temperature.map(|t| t.0),
+            max_tokens: m.model.max_tokens.map(|n| n.get()),
+            limits: Limits {
+                max_turns: m.limits.max_turns.get(),
+                timeout: m.limits.timeout.0,
+                max_parallel_tools: m.limits.max_parallel_tools.get() as usize,
+            },
+            workspace: self.workspace.clone(),
+        }
+    }
+}
+
+/// Loads `name` (an agent in `--agents`, or a path to an agent folder or `.md` file) and builds
+/// what running it needs.
+pub fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
+    let mut policies = PolicySet::builtin();
+    if args.policies.is_dir() {
+        for problem in policies.load_dir(&args.policies) {
+            tracing::warn!("{problem}");
+        }
+    }
+    let agent = load_agent(name, &args.agents, &policies)?;
+    let workspace = match &args.workspace {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("reading the current folder")?,
+    };
+    if !workspace.is_dir() {
+        bail!("the workspace {} is not a folder", workspace.display());
+    }
+    let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
+    let system = agent
+        .instructions
+        .render(&agent.manifest, &vars, &pluto_paf::instructions::today())
+        .map_err(|e| anyhow::anyhow!("{e}; pass it with --var {}=VALUE", e.0))?;
+
+    let model = &agent.manifest.model;
+    let env = |k: &str| std::env::var(k).ok();
+    let base_url = match &model.base_url {
+        Some(url) => Some(url.resolve(env).context("resolving model.base_url")?),
+        None => None,
+    };
+    let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env)?;
+    let http = HttpClient::new().with_idle_timeout(Duration::from_secs(300));
+    let (tools, skipped) = toolbox(&agent, &http)?;
+    let provider = pluto_provider::provider(model.provider, endpoint, http);
+    Ok(Prepared {
+        agent,
+        system,
+        provider,
+        tools,
+        workspace,
+        skipped,
+    })
+}
+
+fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {
+    let as_path = Path::new(name);
+    if name.contains('/') || name.ends_with(".md") {
+        return Agent::load(as_path, policies).map_err(|ds| anyhow::anyhow!("{ds}"));
+    }
+    if !agents.is_dir() {
+        bail!(
+            "no agents folder at {} (use --agents DIR, or give a path to the agent)",
+            agents.display()
+        );
+    }
+    let (catalog, problems) = Catalog::load_dir(agents, policies);
+    if let Some(agent) = catalog.get(name) {
+        return Ok(agent.clone());
+    }
+    let mut message = format!("no agent named `{name}` in {}", agents.display());
+    let names: Vec<&str> = catalog.iter().map(|a| a.manifest.name.as_str()).collect();
+    if !names.is_empty() {
+        message.push_str(&format!("; the agents are: {}", names.join(", ")));
+    }
+    if !problems.is_empty() {
+        message.push_str("\nthese agents failed to load:");
+        for p in problems {
+            message.push_str(&format!("\n{p}"));
+        }
+    }
+    bail!(message)
+}
+
+fn toolbox(agent: &Agent, http: &HttpClient) -> anyhow::Result<(Toolbox, Vec<String>)> {
+    let mut tools = Toolbox::new();
+    let mut skipped = Vec::new();
+    for spec in &agent.manifest.tools {
+        match spec {
+            ToolSpec::Builtin(set) => {
+                for tool in pluto_tools::builtin(*set, http.reqwest()) {
+                    tools.add(tool)?;
+                }
+            }
+            ToolSpec::Mcp(server) => skipped.push(format!(
+                "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
+                server.name
+            )),
+            ToolSpec::Component(c) => skipped.push(format!(
+                "tool component `{}` is skipped: the sandbox is not part of this build yet",
+                c.name
+            )),
+        }
+    }
+    Ok((tools, skipped))
+}

@@ -1,0 +1,451 @@
+//! End-to-end tests of `pluto run` and `pluto chat`: the real binary against local stand-ins
+//! that speak each provider's wire format, with real tools in a temporary workspace.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pluto_test_support::{Format, Reply, StandIn, Step, scripted_model};
+use serde_json::{Value, json};
+
+const PROVIDER_VARS: [&str; 7] = [
+    "OPENROUTER_API_KEY",
+    "OPENROUTER_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OLLAMA_HOST",
+];
+
+fn provider_name(format: Format) -> &'static str {
+    match format {
+        Format::OpenAi => "openai",
+        Format::OpenRouter => "openrouter",
+        Format::Anthropic => "anthropic",
+        Format::Ollama => "ollama",
+    }
+}
+
+/// The environment that points `format`'s provider at `url`.
+fn provider_env(format: Format, url: &str) -> Vec<(&'static str, String)> {
+    match format {
+        Format::OpenAi => vec![
+            ("OPENAI_BASE_URL", format!("{url}/v1")),
+            ("OPENAI_API_KEY", "sk-test".into()),
+        ],
+        Format::OpenRouter => vec![
+            ("OPENROUTER_BASE_URL", format!("{url}/api/v1")),
+            ("OPENROUTER_API_KEY", "sk-or-test".into()),
+        ],
+        Format::Anthropic => vec![
+            ("ANTHROPIC_BASE_URL", url.to_owned()),
+            ("ANTHROPIC_API_KEY", "sk-ant-test".into()),
+        ],
+        Format::Ollama => vec![("OLLAMA_HOST", url.to_owned())],
+    }
+}
+
+/// A temporary project: an agents folder with one `worker` agent using files + shell, and a
+/// separate workspace folder.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(provider: &str) -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+        std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+        let agent = format!(
+            "---\npaf: 1\nname: worker\ndescription: Runs commands and writes files\nmodel: {{ provider: {provider}, name: test-model }}\n\
+             tools:\n  - builtin: files\n  - builtin: shell\n---\nYou are {{{{agent.name}}}}. Work in the workspace.\n"
+        );
+        std::fs::write(dir.path().join("agents/worker.md"), agent).unwrap();
+        Project { dir }
+    }
+
+    fn ws(&self) -> std::path::PathBuf {
+        self.dir.path().join("ws")
+    }
+
+    fn command(&self, format: Format, url: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+        cmd.args(args)
+            .arg("--workspace")
+            .arg(self.ws())
+            .current_dir(self.dir.path());
+        for var in PROVIDER_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(provider_env(format, url))
+            .env_remove("PLUTO_AGENTS")
+            .env_remove("PLUTO_WORKSPACE");
+        cmd
+    }
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run pluto"))
+        .await
+        .expect("join")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The model of the acceptance test: call `shell` and `write_file`, then report their results.
+fn worker_brain(format: Format) -> impl Fn(&Value) -> Step + Send + Sync + 'static {
+    move |body| {
+        let results = format.tool_results(body);
+        if results.is_empty() {
+            Step::calls(
+                "I'll run it and save the answer.",
+                vec![
+                    ("shell", json!({"command": "echo hello from $((6*7))"})),
+                    (
+                        "write_file",
+                        json!({"path": "out/answer.txt", "content": "forty-two\n"}),
+                    ),
+                ],
+            )
+        } else {
+            let first = results[0].lines().next().unwrap_or_default().to_owned();
+            Step::answer(format!(
+                "Done. shell said: {first} | write_file said: {}",
+                results[1]
+            ))
+        }
+    }
+}
+
+/// Every key anywhere in a JSON value.
+fn keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                keys(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_provider_runs_the_models_tool_calls_and_prints_the_answer() {
+    for format in Format::ALL {
+        let server = StandIn::start(scripted_model(format, worker_brain(format))).await;
+        let project = Project::new(provider_name(format));
+        let out = output(project.command(
+            format,
+            &server.url,
+            &["run", "worker", "Say hello and save 42"],
+        ))
+        .await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format:?}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+        assert_eq!(
+            stdout,
+            "I'll run it and save the answer.\nDone. shell said: hello from 42 | write_file said: Created out/answer.txt (10 bytes)\n",
+            "{format:?}"
+        );
+        assert!(
+            stderr.contains("→ shell {\"command\":\"echo hello from $((6*7))\"}"),
+            "{format:?}: {stderr}"
+        );
+        assert!(stderr.contains("✓ write_file"), "{format:?}: {stderr}");
+        assert_eq!(
+            std::fs::read_to_string(project.ws().join("out/answer.txt")).unwrap(),
+            "forty-two\n"
+        );
+
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{format:?}");
+        assert!(requests[1].path.ends_with(format.path()));
+        // The tool results went back to the model ...
+        let results = format.tool_results(&requests[1].json());
+        assert_eq!(results[0], "hello from 42\n[exit code: 0]", "{format:?}");
+        // ... and the tools' details never did.
+        for request in &requests {
+            let mut all = Vec::new();
+            keys(&request.json(), &mut all);
+            for secret in [
+                "details",
+                "duration_ms",
+                "exit_code",
+                "stdout",
+                "stderr",
+                "output_bytes",
+            ] {
+                assert!(
+                    !all.iter().any(|k| k == secret),
+                    "{format:?}: `{secret}` was sent to the provider"
+                );
+            }
+            let raw = String::from_utf8_lossy(&request.body);
+            assert!(
+                !raw.contains("duration_ms") && !raw.contains("\"timed_out\""),
+                "{format:?}: details leaked: {raw}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_mode_prints_the_event_stream_with_details_for_clients() {
+    let format = Format::Anthropic;
+    let server = StandIn::start(scripted_model(format, worker_brain(format))).await;
+    let project = Project::new("anthropic");
+    let out =
+        output(project.command(format, &server.url, &["run", "worker", "go", "--json"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    // Tool events interleave as the calls happen to finish (pluto-runtime's tests pin down the
+    // parallelism); here every call starts and completes inside its turn.
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|t| *t != "message.delta")
+        .map(|t| if t.starts_with("tool.") { "tool.*" } else { t })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "run.started",
+            "turn.started",
+            "message.completed",
+            "tool.*",
+            "tool.*",
+            "tool.*",
+            "tool.*",
+            "turn.completed",
+            "turn.started",
+            "message.completed",
+            "turn.completed",
+            "run.completed"
+        ]
+    );
+    for name in ["shell", "write_file"] {
+        let of = |kind: &str| {
+            events
+                .iter()
+                .position(|e| e["type"] == kind && e["name"] == name)
+                .unwrap()
+        };
+        assert!(of("tool.started") < of("tool.completed"), "{name}");
+    }
+    let shell = events
+        .iter()
+        .find(|e| e["type"] == "tool.completed" && e["name"] == "shell")
+        .unwrap();
+    assert_eq!(shell["details"]["exit_code"], 0);
+    assert_eq!(shell["details"]["stdout"], "hello from 42\n");
+    let done = events.last().unwrap();
+    assert_eq!(done["turns"], 2);
+    assert_eq!(done["usage"]["output_tokens"], 178);
+    assert!(events.iter().any(|e| e["type"] == "message.delta"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_failures_and_missing_keys_are_clear() {
+    let server = StandIn::start(|_, _| {
+        Reply::error(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#,
+        )
+    })
+    .await;
+    let project = Project::new("openai");
+    let out = output(project.command(Format::OpenAi, &server.url, &["run", "worker", "hi"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("error: openai answered HTTP 401: Incorrect API key provided"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let project = Project::new("openrouter");
+    let mut cmd = project.command(Format::OpenRouter, &server.url, &["run", "worker", "hi"]);
+    cmd.env_remove("OPENROUTER_API_KEY")
+        .env_remove("OPENROUTER_BASE_URL");
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: OPENROUTER_API_KEY is not set: the agent's provider `openrouter` needs an API key (export OPENROUTER_API_KEY=...)\n"
+    );
+
+    let out = output(project.command(Format::Ollama, &server.url, &["run", "nobody", "hi"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: no agent named `nobody` in agents; the agents are: worker\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_cut_mid_answer_fails_the_run() {
+    let server = StandIn::start(|_, _| {
+        Format::Ollama
+            .reply(&Step::answer("this answer will not finish"))
+            .cut_after(2)
+    })
+    .await;
+    let project = Project::new("ollama");
+    let out = output(project.command(
+        Format::Ollama,
+        &server.url,
+        &["run", "worker", "hi", "--json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let last: Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "run.failed");
+    assert_eq!(last["code"], "provider");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ollama stream ended early"),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prompt_can_come_from_stdin() {
+    let format = Format::OpenAi;
+    let server = StandIn::start(scripted_model(format, |body: &Value| {
+        let last = body["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Step::answer(format!("you said: {last}"))
+    }))
+    .await;
+    let project = Project::new("openai");
+    let mut cmd = project.command(format, &server.url, &["run", "worker", "-"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a prompt\nwith two lines")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "you said: a prompt\nwith two lines\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_keeps_the_conversation_until_reset() {
+    let format = Format::OpenRouter;
+    let server = StandIn::start(scripted_model(format, |body: &Value| {
+        let users = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .count();
+        Step::answer(format!("I have seen {users} message(s)."))
+    }))
+    .await;
+    let project = Project::new("openrouter");
+    let mut cmd = project.command(format, &server.url, &["chat", "worker"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello\nagain\n/reset\nfresh\n/exit\nnever sent\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "I have seen 1 message(s).\nI have seen 2 message(s).\nI have seen 1 message(s).\n"
+    );
+    assert!(text(&out.stderr).contains("(conversation cleared)"));
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_the_run_and_its_running_tools() {
+    let format = Format::OpenAi;
+    let server = StandIn::start(scripted_model(format, |_: &Value| {
+        Step::calls(
+            "",
+            vec![(
+                "shell",
+                json!({"command": "echo $$ > sleeper.pid; sleep 30"}),
+            )],
+        )
+    }))
+    .await;
+    let project = Project::new("openai");
+    let mut cmd = project.command(format, &server.url, &["run", "worker", "sleep"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let ws = project.ws();
+    let (out, elapsed) = tokio::task::spawn_blocking(move || {
+        let child = cmd.spawn().unwrap();
+        let pid_file = ws.join("sleeper.pid");
+        let started = Instant::now();
+        while !pid_file.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let interrupted = Instant::now();
+        (child.wait_with_output().unwrap(), interrupted.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "cancelling took {elapsed:?}"
+    );
+    assert!(text(&out.stderr).contains("(cancelled)"));
+    let pid = std::fs::read_to_string(project.ws().join("sleeper.pid")).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z'),
+        "the tool's process survived: {stat}"
+    );
+    let _ = Path::new(".");
+}
