@@ -1,7 +1,6 @@
 //! End-to-end tests of `pluto run` and `pluto chat`: the real binary against local stand-ins
 //! that speak each provider's wire format, with real tools in a temporary workspace.
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -447,5 +446,70 @@ async fn ctrl_c_cancels_the_run_and_its_running_tools() {
                 .starts_with('Z'),
         "the tool's process survived: {stat}"
     );
-    let _ = Path::new(".");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_in_chat_cancels_the_answer_and_the_chat_goes_on() {
+    let format = Format::Ollama;
+    let server = StandIn::start(scripted_model(format, |body: &Value| {
+        let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+        if last["content"] == "take your time" {
+            Step::calls(
+                "",
+                vec![(
+                    "shell",
+                    json!({"command": "echo $$ > sleeper.pid; sleep 30"}),
+                )],
+            )
+        } else {
+            let users = body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["role"] == "user")
+                .count();
+            Step::answer(format!("hello back ({users} message in the history)"))
+        }
+    }))
+    .await;
+    let project = Project::new("ollama");
+    let mut cmd = project.command(format, &server.url, &["chat", "worker"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let ws = project.ws();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"take your time\n").unwrap();
+        let pid_file = ws.join("sleeper.pid");
+        let started = Instant::now();
+        while !pid_file.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        stdin.write_all(b"hello\n/exit\n").unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The cancelled exchange is not kept: the next request holds only the new message.
+    assert!(
+        text(&out.stdout).ends_with("hello back (1 message in the history)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("(cancelled)"),
+        "{}",
+        text(&out.stderr)
+    );
 }

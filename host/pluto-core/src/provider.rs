@@ -110,12 +110,12 @@ pub enum ProviderError {
         message: String,
     },
     /// The stream sent nothing for too long.
-    #[error("{provider} sent nothing for {seconds}s; giving up")]
+    #[error("{provider} sent nothing for {idle:?}; giving up")]
     IdleTimeout {
         /// The provider.
         provider: &'static str,
         /// How long it was idle.
-        seconds: u64,
+        idle: std::time::Duration,
     },
 }
 

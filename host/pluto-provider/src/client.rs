@@ -157,13 +157,7 @@ impl HttpClient {
             move |state| async move {
                 let mut inner = state?;
                 match tokio::time::timeout(idle, inner.next()).await {
-                    Err(_) => Some((
-                        Err(ProviderError::IdleTimeout {
-                            provider,
-                            seconds: idle.as_secs(),
-                        }),
-                        None,
-                    )),
+                    Err(_) => Some((Err(ProviderError::IdleTimeout { provider, idle }), None)),
                     Ok(None) => None,
                     Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(inner))),
                     Ok(Some(Err(e))) => Some((

@@ -358,3 +358,38 @@ async fn an_unreachable_provider_is_a_connect_error_after_retries() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_stream_times_out() {
+    let server = StandIn::start(|_, _| {
+        let mut reply = Format::OpenAi.reply(&Step::answer("slow answer"));
+        reply.pause = Duration::from_millis(1500);
+        reply
+    })
+    .await;
+    let endpoint = Endpoint {
+        base_url: server.url.clone(),
+        api_key: Some("k".into()),
+    };
+    let p = provider(
+        ProviderKind::Openai,
+        endpoint,
+        http().with_idle_timeout(Duration::from_millis(300)),
+    );
+    let request = ChatRequest {
+        model: "m",
+        system: "",
+        messages: &[Message::user("hi")],
+        tools: &[],
+        temperature: None,
+        max_tokens: None,
+    };
+    let started = Instant::now();
+    let err = p.complete(&request, &mut |_: &str| {}).await.unwrap_err();
+    assert_eq!(err.to_string(), "openai sent nothing for 300ms; giving up");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
