@@ -8,7 +8,6 @@
 //! `error`.
 
 use async_trait::async_trait;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use pluto_core::{
     ChatRequest, Message, OnText, Provider, ProviderError, StopReason, ToolCall, Turn,
@@ -130,16 +129,10 @@ impl Provider for Anthropic {
             .http
             .post(NAME, &url, &headers, &self.body(request))
             .await?;
-        let mut events = self.http.chunks(NAME, response).eventsource();
+        let mut events = self.http.sse(NAME, response);
         let mut state = StreamState::default();
         while let Some(event) = events.next().await {
-            let event = event.map_err(|e| match e {
-                eventsource_stream::EventStreamError::Transport(e) => e,
-                other => ProviderError::Malformed {
-                    provider: NAME,
-                    message: other.to_string(),
-                },
-            })?;
+            let event = event?;
             if state.feed(&event.event, &event.data, on_text)? {
                 return Ok(state.finish());
             }

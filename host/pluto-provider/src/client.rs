@@ -173,6 +173,29 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// The response body as server-sent events, with the same errors as [`HttpClient::chunks`].
+    pub(crate) fn sse(
+        &self,
+        provider: &'static str,
+        response: reqwest::Response,
+    ) -> impl Stream<Item = Result<eventsource_stream::Event, ProviderError>> + Send + Unpin + use<>
+    {
+        use eventsource_stream::{EventStreamError, Eventsource};
+        self.chunks(provider, response)
+            .eventsource()
+            .map(move |event| {
+                event.map_err(|e| match e {
+                    EventStreamError::Transport(e) => e,
+                    other => ProviderError::Malformed {
+                        provider,
+                        message: other.to_string(),
+                    },
+                })
+            })
+    }
+}
+
 /// `Retry-After` in seconds (fractions allowed), if the response has one.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get("retry-after")?.to_str().ok()?;

@@ -55,15 +55,7 @@ impl Ollama {
         }
         let mut body = json!({"model": request.model, "messages": messages, "stream": true});
         if !request.tools.is_empty() {
-            body["tools"] = request
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({"type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.input_schema,
-                    }})
-                })
-                .collect();
+            body["tools"] = crate::openai::function_tools(request.tools);
         }
         let mut options = serde_json::Map::new();
         if let Some(t) = request.temperature {

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use pluto_core::{
     ChatRequest, Message, OnText, Provider, ProviderError, StopReason, ToolCall, Turn,
@@ -95,15 +94,7 @@ impl OpenAi {
             "stream_options": {"include_usage": true},
         });
         if !request.tools.is_empty() {
-            body["tools"] = request
-                .tools
-                .iter()
-                .map(|t| {
-                    json!({"type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.input_schema,
-                    }})
-                })
-                .collect();
+            body["tools"] = function_tools(request.tools);
         }
         if let Some(t) = request.temperature {
             body["temperature"] = json!(t);
@@ -138,22 +129,24 @@ impl Provider for OpenAi {
             .http
             .post(self.name, &url, &headers, &self.body(request))
             .await?;
-        let mut events = self.http.chunks(self.name, response).eventsource();
+        let mut events = self.http.sse(self.name, response);
         let mut state = StreamState::new(self.name);
         while let Some(event) = events.next().await {
-            let event = event.map_err(|e| match e {
-                eventsource_stream::EventStreamError::Transport(e) => e,
-                other => ProviderError::Malformed {
-                    provider: self.name,
-                    message: other.to_string(),
-                },
-            })?;
+            let event = event?;
             if state.feed(&event.data, on_text)? {
                 return Ok(state.finish());
             }
         }
         state.end_of_stream()
     }
+}
+
+/// Tool definitions as `{"type": "function", "function": {...}}` entries (also Ollama's form).
+pub(crate) fn function_tools(tools: &[pluto_core::ToolDef]) -> Value {
+    tools
+        .iter()
+        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.input_schema}}))
+        .collect()
 }
 
 /// The turn being assembled from chunks.

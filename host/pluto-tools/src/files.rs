@@ -42,18 +42,17 @@ fn def(name: &str, description: &str, schema: Value) -> ToolDef {
     }
 }
 
-/// Runs blocking file work off the async threads, in an opened workspace.
+/// Runs blocking file work off the async threads, in an opened workspace; an `Err` is the
+/// tool error the model sees.
 async fn with_workspace(
     ctx: &ToolContext,
-    work: impl FnOnce(&Workspace) -> ToolResult + Send + 'static,
+    work: impl FnOnce(&Workspace) -> Result<ToolResult, String> + Send + 'static,
 ) -> ToolResult {
     let root = ctx.workspace.clone();
-    tokio::task::spawn_blocking(move || match Workspace::open(&root) {
-        Ok(ws) => work(&ws),
-        Err(e) => ToolResult::error(e),
-    })
-    .await
-    .unwrap_or_else(|e| ToolResult::error(format!("the tool crashed: {e}")))
+    tokio::task::spawn_blocking(move || Workspace::open(&root).and_then(|ws| work(&ws)))
+        .await
+        .unwrap_or_else(|e| Err(format!("the tool crashed: {e}")))
+        .unwrap_or_else(ToolResult::error)
 }
 
 fn str_arg(args: &Value, key: &str) -> String {
@@ -99,14 +98,8 @@ impl Tool for ReadFile {
     async fn call(&self, args: Value, ctx: &ToolContext) -> ToolResult {
         with_workspace(ctx, move |ws| {
             let path = str_arg(&args, "path");
-            let rel = match ws.relative(&path) {
-                Ok(r) => r,
-                Err(e) => return ToolResult::error(e),
-            };
-            let text = match read_text(ws, &rel) {
-                Ok(t) => t,
-                Err(e) => return ToolResult::error(e),
-            };
+            let rel = ws.relative(&path)?;
+            let text = read_text(ws, &rel)?;
             let total = text.lines().count();
             let offset = args["offset"].as_u64().unwrap_or(1) as usize;
             let limit = args["limit"].as_u64().map_or(DEFAULT_LINES, |l| l as usize);
@@ -122,11 +115,11 @@ impl Tool for ReadFile {
                     offset + selected.len()
                 ));
             }
-            ToolResult::ok(
+            Ok(ToolResult::ok(
                 content,
                 json!({"path": rel, "bytes": text.len(), "lines_total": total, "offset": offset,
                        "lines_returned": selected.len(), "truncated": cut || more_lines}),
-            )
+            ))
         })
         .await
     }
@@ -154,14 +147,12 @@ impl Tool for WriteFile {
             let content = str_arg(&args, "content");
             let rel = match ws.relative(&path) {
                 Ok(r) if r != Path::new(".") => r,
-                Ok(_) => return ToolResult::error("`path` must name a file"),
-                Err(e) => return ToolResult::error(e),
+                Ok(_) => return Err("`path` must name a file".to_owned()),
+                Err(e) => return Err(e),
             };
             let created = ws.dir.metadata(&rel).is_err();
-            if let Err(e) = write_atomic(ws, &rel, content.as_bytes()) {
-                return ToolResult::error(e);
-            }
-            ToolResult::ok(
+            write_atomic(ws, &rel, content.as_bytes())?;
+            Ok(ToolResult::ok(
                 format!(
                     "{} {} ({} bytes)",
                     if created { "Created" } else { "Wrote" },
@@ -169,7 +160,7 @@ impl Tool for WriteFile {
                     content.len()
                 ),
                 json!({"path": rel, "bytes": content.len(), "created": created}),
-            )
+            ))
         })
         .await
     }
@@ -220,47 +211,36 @@ impl Tool for EditFile {
         with_workspace(ctx, move |ws| {
             let path = str_arg(&args, "path");
             let (old, new) = (str_arg(&args, "old_string"), str_arg(&args, "new_string"));
-            let rel = match ws.relative(&path) {
-                Ok(r) => r,
-                Err(e) => return ToolResult::error(e),
-            };
-            let text = match read_text(ws, &rel) {
-                Ok(t) => t,
-                Err(e) => return ToolResult::error(e),
-            };
+            let rel = ws.relative(&path)?;
+            let text = read_text(ws, &rel)?;
             match text.matches(&old).count() {
                 0 => {
-                    return ToolResult::error(format!(
-                        "old_string was not found in {}",
-                        rel.display()
-                    ));
+                    return Err(format!("old_string was not found in {}", rel.display()));
                 }
                 1 => {}
                 n => {
-                    return ToolResult::error(format!(
+                    return Err(format!(
                         "old_string occurs {n} times in {}; include more context to make it unique",
                         rel.display()
                     ));
                 }
             }
             let edited = text.replacen(&old, &new, 1);
-            if let Err(e) = write_atomic(ws, &rel, edited.as_bytes()) {
-                return ToolResult::error(e);
-            }
+            write_atomic(ws, &rel, edited.as_bytes())?;
             let name = rel.display().to_string();
             let diff = similar::TextDiff::from_lines(&text, &edited)
                 .unified_diff()
                 .context_radius(3)
                 .header(&format!("a/{name}"), &format!("b/{name}"))
                 .to_string();
-            ToolResult::ok(
+            Ok(ToolResult::ok(
                 format!(
                     "Edited {name}: replaced {} line(s) with {}",
                     old.lines().count().max(1),
                     new.lines().count()
                 ),
                 json!({"path": rel, "diff": diff}),
-            )
+            ))
         })
         .await
     }
@@ -284,10 +264,7 @@ impl Tool for ListDir {
     async fn call(&self, args: Value, ctx: &ToolContext) -> ToolResult {
         with_workspace(ctx, move |ws| {
             let path = str_arg(&args, "path");
-            let rel = match ws.relative(&path) {
-                Ok(r) => r,
-                Err(e) => return ToolResult::error(e),
-            };
+            let rel = ws.relative(&path)?;
             let dir = if rel == Path::new(".") {
                 ws.dir.try_clone()
             } else {
@@ -295,7 +272,7 @@ impl Tool for ListDir {
             };
             let entries = match dir.and_then(|d| d.entries()) {
                 Ok(entries) => entries,
-                Err(e) => return ToolResult::error(io_message(&rel, &e)),
+                Err(e) => return Err(io_message(&rel, &e)),
             };
             let mut listed: Vec<(String, &'static str, u64)> = entries
                 .filter_map(Result::ok)
@@ -335,7 +312,10 @@ impl Tool for ListDir {
                 .iter()
                 .map(|(n, kind, size)| json!({"name": n, "kind": kind, "size": size}))
                 .collect();
-            ToolResult::ok(content, json!({"path": rel, "entries": details}))
+            Ok(ToolResult::ok(
+                content,
+                json!({"path": rel, "entries": details}),
+            ))
         })
         .await
     }
@@ -364,7 +344,7 @@ impl Tool for Glob {
                 .build()
             {
                 Ok(g) => g.compile_matcher(),
-                Err(e) => return ToolResult::error(format!("invalid glob pattern: {e}")),
+                Err(e) => return Err(format!("invalid glob pattern: {e}")),
             };
             let mut matches = Vec::new();
             let walked = ws.walk(Path::new("."), &mut |path, meta| {
@@ -375,7 +355,7 @@ impl Tool for Glob {
             });
             let truncated = match walked {
                 Ok(t) => t,
-                Err(e) => return ToolResult::error(io_message(Path::new("."), &e)),
+                Err(e) => return Err(io_message(Path::new("."), &e)),
             };
             let mut content = if matches.is_empty() {
                 format!("no files match {pattern}")
@@ -388,10 +368,10 @@ impl Tool for Glob {
                     matches.len()
                 ));
             }
-            ToolResult::ok(
+            Ok(ToolResult::ok(
                 content,
                 json!({"pattern": pattern, "matches": matches, "truncated": truncated}),
-            )
+            ))
         })
         .await
     }
@@ -418,12 +398,9 @@ impl Tool for Grep {
             let pattern = str_arg(&args, "pattern");
             let re = match regex::Regex::new(&pattern) {
                 Ok(re) => re,
-                Err(e) => return ToolResult::error(format!("invalid regular expression: {e}")),
+                Err(e) => return Err(format!("invalid regular expression: {e}")),
             };
-            let start = match ws.relative(args["path"].as_str().unwrap_or(".")) {
-                Ok(r) => r,
-                Err(e) => return ToolResult::error(e),
-            };
+            let start = ws.relative(args["path"].as_str().unwrap_or("."))?;
             let mut found: Vec<Value> = Vec::new();
             let mut lines = Vec::new();
             let mut search = |path: &Path| {
@@ -453,9 +430,9 @@ impl Tool for Grep {
                     true
                 }) {
                     Ok(t) => t,
-                    Err(e) => return ToolResult::error(io_message(&start, &e)),
+                    Err(e) => return Err(io_message(&start, &e)),
                 },
-                Err(e) => return ToolResult::error(io_message(&start, &e)),
+                Err(e) => return Err(io_message(&start, &e)),
             };
             let truncated = truncated || found.len() >= MAX_RESULTS;
             let mut content = if lines.is_empty() {
@@ -469,10 +446,10 @@ impl Tool for Grep {
                     found.len()
                 ));
             }
-            ToolResult::ok(
+            Ok(ToolResult::ok(
                 content,
                 json!({"pattern": pattern, "matches": found, "truncated": truncated}),
-            )
+            ))
         })
         .await
     }
