@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use pluto_core::{ToolContext, ToolDef, ToolResult};
 use serde_json::{Map, Value, json};
 
-use crate::output::head;
 use crate::toolbox::Tool;
+use pluto_files::output::head;
 
 /// The most body bytes the model is shown.
 pub const MODEL_LIMIT: usize = 64 * 1024;

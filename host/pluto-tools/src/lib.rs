@@ -6,18 +6,17 @@
 //! Schema and turns every failure into a tool error for the model.
 //!
 //! The native tools are the permissive default: they run on the host, rooted at the workspace.
-//! - [`files`]: `read_file`, `write_file`, `edit_file`, `list_dir`, `glob`, `grep` (through
-//!   cap-std, so a path cannot leave the workspace, not even through a symbolic link);
+//! - [`files`]: `read_file`, `write_file`, `edit_file`, `list_dir`, `glob`, `grep` — the shared
+//!   tools of `pluto-files` through cap-std, so a path cannot leave the workspace, not even
+//!   through a symbolic link;
 //! - [`shell`]: `shell`, a `bash -c` command line in the workspace, killed with its process
 //!   group on timeout or cancellation;
 //! - [`http_fetch`]: `http_fetch`, a GET with the body capped.
 
 pub mod files;
 pub mod http_fetch;
-mod output;
 pub mod shell;
 mod toolbox;
-mod workspace;
 
 pub use toolbox::{Tool, Toolbox, ToolboxError};
 

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::Mutex;
 
-use crate::output::cap;
 use crate::toolbox::Tool;
+use pluto_files::output::cap;
 
 /// The most output bytes the model is shown.
 pub const MODEL_LIMIT: usize = 64 * 1024;

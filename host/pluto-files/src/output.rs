@@ -1,8 +1,8 @@
-//! Keeping what the model sees short: long output is cut in the middle, with a note.
+//! Keeping what the model sees short: long output is cut, with a note of what was cut.
 
 /// `text` if it fits in `limit` bytes; otherwise its head and tail with a note of what was cut
 /// in between. The second value says whether anything was cut.
-pub(crate) fn cap(text: &str, limit: usize) -> (String, bool) {
+pub fn cap(text: &str, limit: usize) -> (String, bool) {
     if text.len() <= limit {
         return (text.to_owned(), false);
     }
@@ -21,7 +21,7 @@ pub(crate) fn cap(text: &str, limit: usize) -> (String, bool) {
 }
 
 /// The first `limit` bytes of `text` (at a character boundary), and whether it was cut.
-pub(crate) fn head(text: &str, limit: usize) -> (String, bool) {
+pub fn head(text: &str, limit: usize) -> (String, bool) {
     if text.len() <= limit {
         return (text.to_owned(), false);
     }
