@@ -1,0 +1,4 @@
+//! The guest components built from `guest/` and embedded in the binary.
+
+/// The `files` tool component (`guest/files`): the same six tools as the native `files` set.
+pub const FILES: &[u8] = include_bytes!(env!("PLUTO_GUEST_FILES"));
