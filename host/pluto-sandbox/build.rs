@@ -61,7 +61,10 @@ fn main() {
         "building the guest components failed; is the wasm32-wasip2 target installed? (`rustup toolchain install` in the repository installs it)"
     );
     let wasm = guest_target.join("wasm32-wasip2/release");
-    for (name, file) in [("FILES", "pluto_guest_files.wasm")] {
+    for (name, file) in [
+        ("FILES", "pluto_guest_files.wasm"),
+        ("PROBE", "pluto_guest_probe.wasm"),
+    ] {
         let path = wasm.join(file);
         assert!(
             path.exists(),

@@ -19,6 +19,7 @@ use crate::bindings::ToolComponentPre;
 use crate::bindings::exports::pluto::sandbox::tool::ContentPart;
 use crate::host::Host;
 use crate::limits::MemoryLimiter;
+use crate::wasi::EnvLookup;
 
 /// How often the epoch advances; wall-time limits are counted in these ticks.
 const TICK: Duration = Duration::from_millis(10);
@@ -205,7 +206,7 @@ impl Sandbox {
         &self,
         policy: &Policy,
         workspace: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &EnvLookup<'_>,
     ) -> Result<(Store<Host>, MemoryOutputPipe, MemoryOutputPipe), String> {
         let output = usize::try_from(policy.limits.output.0).unwrap_or(usize::MAX);
         let (stdout, stderr) = (MemoryOutputPipe::new(output), MemoryOutputPipe::new(output));
@@ -237,7 +238,7 @@ impl Sandbox {
         component: &Component,
         policy: &Policy,
         workspace: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &EnvLookup<'_>,
         tool: &str,
         arguments: &str,
     ) -> ToolResult {
