@@ -90,11 +90,13 @@ fn policy(access: Access) -> Policy {
     } else {
         vec![Access::Read]
     };
-    let mut p = Policy::default();
-    p.filesystem = vec![FsGrant {
-        path: FsPath::parse("{workspace}").unwrap(),
-        access,
-    }];
+    let mut p = Policy {
+        filesystem: vec![FsGrant {
+            path: FsPath::parse("{workspace}").unwrap(),
+            access,
+        }],
+        ..Policy::default()
+    };
     p.env.allow = vec![VarName::parse("TZ").unwrap()];
     p.limits.memory = ByteSize(64 << 20);
     p.limits.timeout = Duration(StdDuration::from_secs(2));
