@@ -1,6 +1,7 @@
 //! End-to-end tests of `pluto run` and `pluto chat`: the real binary against local stand-ins
 //! that speak each provider's wire format, with real tools in a temporary workspace.
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -511,5 +512,136 @@ async fn ctrl_c_in_chat_cancels_the_answer_and_the_chat_goes_on() {
         text(&out.stderr).contains("(cancelled)"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// A model that writes a file, reads it back, then reports both results.
+fn write_then_read(format: Format) -> impl Fn(&Value) -> Step + Send + Sync + 'static {
+    move |body| {
+        let results = format.tool_results(body);
+        match results.len() {
+            0 => Step::calls(
+                "",
+                vec![(
+                    "write_file",
+                    json!({"path": "notes/a.txt", "content": "from the sandbox\n"}),
+                )],
+            ),
+            1 => Step::calls("", vec![("read_file", json!({"path": "notes/a.txt"}))]),
+            _ => Step::answer(format!("wrote: {} | read: {}", results[0], results[1])),
+        }
+    }
+}
+
+impl Project {
+    /// `pluto` with no `PATH` at all, and the wasm cache in the build's temp folder.
+    fn sandboxed(&self, format: Format, url: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command(format, url, args);
+        cmd.env("PATH", "").env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache"),
+        );
+        cmd
+    }
+
+    fn add_agent(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join("agents").join(file), text).unwrap();
+    }
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_sandbox_the_file_tools_run_in_the_guest_without_any_host_program() {
+    let format = Format::OpenAi;
+    let server = StandIn::start(scripted_model(format, write_then_read(format))).await;
+    let project = Project::new("openai");
+    let out = output(project.sandboxed(
+        format,
+        &server.url,
+        &["run", "worker", "go", "--sandbox", "--json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events = events(&out);
+    let done: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool.completed")
+        .collect();
+    assert_eq!(done.len(), 2);
+    for e in &done {
+        assert_eq!(e["details"]["mode"], "sandbox", "{e}");
+        assert_eq!(e["is_error"], false, "{e}");
+    }
+    assert_eq!(
+        events.last().unwrap()["output"],
+        "wrote: Created notes/a.txt (17 bytes) | read: from the sandbox"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.ws().join("notes/a.txt")).unwrap(),
+        "from the sandbox\n"
+    );
+    // The shell has no sandboxed version yet: it is left out, never run natively.
+    assert!(
+        text(&out.stderr).contains("warning: `shell` is skipped"),
+        "{}",
+        text(&out.stderr)
+    );
+    let offered = server.requests()[0].json()["tools"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(offered, 6, "only the six sandboxed file tools are offered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_requires_the_sandbox_gets_it_and_its_policy_holds() {
+    let format = Format::Anthropic;
+    let server = StandIn::start(scripted_model(format, write_then_read(format))).await;
+    let project = Project::new("anthropic");
+    project.add_agent(
+        "reader.md",
+        "---\npaf: 1\nname: reader\ndescription: Reads only\nmodel: { provider: anthropic, name: m }\n\
+         tools: [{ builtin: files }]\nsandbox: { mode: required, policy: readonly }\n---\nRead.\n",
+    );
+    let mut cmd = project.sandboxed(format, &server.url, &["run", "reader", "go", "--json"]);
+    cmd.arg("--policies")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sandbox-policies"));
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let write = events(&out)
+        .into_iter()
+        .find(|e| e["type"] == "tool.completed")
+        .unwrap();
+    assert_eq!(write["is_error"], true);
+    assert_eq!(write["content"], "permission denied: `notes/a.txt`");
+    assert!(!project.ws().join("notes").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_mcp_servers_are_refused_in_the_sandbox_unless_allowed() {
+    let project = Project::new("ollama");
+    project.add_agent(
+        "mcp.md",
+        "---\npaf: 1\nname: mcp\ndescription: Uses a native MCP server\nmodel: { provider: ollama, name: m }\n\
+         tools:\n  - mcp: notes\n    command: npx\n---\nHi.\n",
+    );
+    let out = output(project.sandboxed(
+        Format::Ollama,
+        "http://127.0.0.1:9",
+        &["run", "mcp", "hi", "--sandbox"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the agent cannot run sandboxed:\nagents/mcp.md:7:5: error: MCP server `notes` runs as a native process, \
+         which sandbox policy `default` does not allow\n  help: add `notes` to `native_mcp.allow` in the policy, or run the \
+         server as WebAssembly (`wasm:`)\n"
     );
 }

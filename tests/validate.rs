@@ -261,3 +261,15 @@ fn the_readme_examples_are_valid() {
         stdout(&out)
     );
 }
+
+#[test]
+fn validate_with_sandbox_reports_native_mcp_servers_the_policy_does_not_allow() {
+    let out = pluto(&repo(), &["validate", "--sandbox"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "agents/researcher/agent.yaml:13:5: error: MCP server `notes` runs as a native process, which sandbox policy \
+         `networked` does not allow\n  help: add `notes` to `native_mcp.allow` in the policy, or run the server as \
+         WebAssembly (`wasm:`)\nerror: 1 problem found (3 agents valid, 3 policy files valid)\n"
+    );
+}

@@ -47,14 +47,19 @@ fn prompt(interactive: bool) {
 
 /// Runs the command.
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(&args.agent, &args.common)?;
+    let prepared = prepare(&args.agent, &args.common).await?;
     for warning in &prepared.skipped {
         eprintln!("warning: {warning}");
     }
     let interactive = std::io::stdin().is_terminal();
     let m = &prepared.agent.manifest;
+    let mode = if prepared.sandboxed {
+        ", tools sandboxed"
+    } else {
+        ""
+    };
     eprintln!(
-        "{} — {} ({} {}). /reset to start over, /exit to leave.",
+        "{} — {} ({} {}{mode}). /reset to start over, /exit to leave.",
         m.name,
         m.description,
         m.model.provider.as_str(),

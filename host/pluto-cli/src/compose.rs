@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use pluto_core::Provider;
-use pluto_paf::tool::ToolSpec;
+use pluto_paf::manifest::SandboxMode;
+use pluto_paf::tool::{Builtin, ToolSpec};
 use pluto_paf::{Agent, Catalog, PolicySet};
 use pluto_provider::{Endpoint, HttpClient};
 use pluto_runtime::{Limits, RunSpec};
+use pluto_sandbox::{Sandbox, SandboxConfig, guests};
 use pluto_tools::Toolbox;
 
 /// Where agents come from and where their tools work: flags shared by `run` and `chat`.
@@ -42,6 +44,10 @@ pub struct AgentArgs {
     /// A value for the instructions' `{{vars.NAME}}`, as NAME=VALUE (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+
+    /// Run every tool in the WebAssembly sandbox, under the agent's sandbox policy.
+    #[arg(long, env = "PLUTO_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
+    pub sandbox: bool,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -65,6 +71,8 @@ pub struct Prepared {
     pub workspace: PathBuf,
     /// Tool entries not available yet, with the reason (reported once, as warnings).
     pub skipped: Vec<String>,
+    /// Whether the tools run in the sandbox.
+    pub sandboxed: bool,
 }
 
 impl Prepared {
@@ -90,7 +98,7 @@ impl Prepared {
 
 /// Loads `name` (an agent in `--agents`, or a path to an agent folder or `.md` file) and builds
 /// what running it needs.
-pub fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
+pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
     let mut policies = PolicySet::builtin();
     if args.policies.is_dir() {
         for problem in policies.load_dir(&args.policies) {
@@ -119,7 +127,12 @@ pub fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
     };
     let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env)?;
     let http = HttpClient::new().with_idle_timeout(Duration::from_secs(300));
-    let (tools, skipped) = toolbox(&agent, &http)?;
+    let sandboxed = args.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
+    let (tools, skipped) = if sandboxed {
+        sandboxed_toolbox(&agent, &policies).await?
+    } else {
+        toolbox(&agent, &http)?
+    };
     let provider = pluto_provider::provider(model.provider, endpoint, http);
     Ok(Prepared {
         agent,
@@ -128,7 +141,66 @@ pub fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
         tools,
         workspace,
         skipped,
+        sandboxed,
     })
+}
+
+/// Where compiled components are cached: `$XDG_CACHE_HOME/pluto/wasm` or `~/.cache/pluto/wasm`.
+fn wasm_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let dir = base.join("pluto/wasm");
+    std::fs::create_dir_all(&dir).ok().map(|()| dir)
+}
+
+/// The agent's tools in the sandbox, under its policy.
+async fn sandboxed_toolbox(
+    agent: &Agent,
+    policies: &PolicySet,
+) -> anyhow::Result<(Toolbox, Vec<String>)> {
+    let problems = agent.sandbox_problems(policies);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        bail!("the agent cannot run sandboxed:\n{}", lines.join("\n"));
+    }
+    let policy = Arc::new(
+        agent
+            .policy(policies)
+            .cloned()
+            .context("the agent's sandbox policy")?,
+    );
+    let config = SandboxConfig {
+        cache_dir: wasm_cache_dir(),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Arc::new(Sandbox::new(&config)?);
+    let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
+    let mut tools = Toolbox::new();
+    let mut skipped = Vec::new();
+    for spec in &agent.manifest.tools {
+        match spec {
+            ToolSpec::Builtin(Builtin::Files) => {
+                let files = sandbox.load("files", guests::FILES).await?;
+                for tool in pluto_tools::sandboxed::tools(&sandbox, &files, &policy, &env) {
+                    tools.add(tool)?;
+                }
+            }
+            ToolSpec::Builtin(set) => skipped.push(format!(
+                "`{}` is skipped: it has no sandboxed version in this build yet, and the sandbox never falls back to running it natively",
+                set.as_str()
+            )),
+            ToolSpec::Mcp(server) => skipped.push(format!(
+                "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
+                server.name
+            )),
+            ToolSpec::Component(c) => skipped.push(format!(
+                "tool component `{}` is skipped: tool components are not supported by this build yet",
+                c.name
+            )),
+        }
+    }
+    Ok((tools, skipped))
 }
 
 fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {

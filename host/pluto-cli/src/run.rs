@@ -48,7 +48,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if prompt.trim().is_empty() {
         anyhow::bail!("the prompt is empty");
     }
-    let prepared = prepare(&args.agent, &args.common)?;
+    let prepared = prepare(&args.agent, &args.common).await?;
     for warning in &prepared.skipped {
         eprintln!("warning: {warning}");
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pluto_paf::catalog::sorted_entries;
+use pluto_paf::manifest::SandboxMode;
 use pluto_paf::{Catalog, Diagnostic, Diagnostics, Policy, PolicySet};
 use serde::Serialize;
 
@@ -27,6 +28,11 @@ pub struct Args {
         env = "PLUTO_POLICIES"
     )]
     pub policies: PathBuf,
+
+    /// Also check that every agent can run sandboxed (native MCP servers need the policy's
+    /// `native_mcp.allow`). Agents with `sandbox: { mode: required }` are always checked.
+    #[arg(long, env = "PLUTO_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
+    pub sandbox: bool,
 
     /// Output format: `text` (FILE:LINE:COL lines) or `json` (for tools).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -154,6 +160,12 @@ fn check(args: &Args) -> Report {
             Target::AgentDir => problems.extend(agents.add_dir(path, &policies)),
             Target::Agent => problems.extend(agents.add(path, &policies)),
             Target::Policy | Target::PolicyDir => {}
+        }
+    }
+
+    for agent in agents.iter() {
+        if args.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required {
+            problems.extend(agent.sandbox_problems(&policies));
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::instructions::Instructions;
 use crate::manifest::Manifest;
-use crate::policy::{PolicyRef, PolicySet};
+use crate::policy::{Policy, PolicyRef, PolicySet};
 use crate::source::Source;
 use crate::tool::{McpTransport, ToolSpec};
 use crate::yaml::{self, Index};
@@ -34,6 +34,8 @@ pub struct Agent {
     pub form: AgentForm,
     /// Where `name:` is written, for errors that concern the agent as a whole.
     pub name_position: Position,
+    /// Where each `tools:` entry is written, in order.
+    pub tool_positions: Vec<Position>,
 }
 
 /// The form an agent is written in.
@@ -66,6 +68,58 @@ impl Agent {
             "not an agent: expected a folder with agent.yaml or a `.md` file",
         )
         .into())
+    }
+
+    /// The sandbox policy that applies to this agent's tools: its inline policy, or the named
+    /// one from `policies` (load checked that it exists).
+    pub fn policy<'a>(&'a self, policies: &'a PolicySet) -> Option<&'a Policy> {
+        match &self.manifest.sandbox.policy {
+            PolicyRef::Inline(policy) => Some(policy),
+            PolicyRef::Named(name) => policies.get(name.as_str()),
+        }
+    }
+
+    /// What keeps this agent from running sandboxed: each native (stdio) MCP server that its
+    /// policy's `native_mcp.allow` does not name.
+    pub fn sandbox_problems(&self, policies: &PolicySet) -> Vec<Diagnostic> {
+        let Some(policy) = self.policy(policies) else {
+            return Vec::new();
+        };
+        let policy_name = match &self.manifest.sandbox.policy {
+            PolicyRef::Named(name) => format!("`{name}`"),
+            PolicyRef::Inline(_) => "(inline)".to_owned(),
+        };
+        let mut problems = Vec::new();
+        for (i, tool) in self.manifest.tools.iter().enumerate() {
+            let ToolSpec::Mcp(server) = tool else {
+                continue;
+            };
+            if !matches!(server.transport, McpTransport::Stdio { .. })
+                || policy.native_mcp.allow.contains(&server.name)
+            {
+                continue;
+            }
+            let at = self
+                .tool_positions
+                .get(i)
+                .copied()
+                .unwrap_or(Position::START);
+            problems.push(
+                Diagnostic::at(
+                    self.manifest_path(),
+                    at,
+                    format!(
+                        "MCP server `{}` runs as a native process, which sandbox policy {policy_name} does not allow",
+                        server.name
+                    ),
+                )
+                .with_help(format!(
+                    "add `{}` to `native_mcp.allow` in the policy, or run the server as WebAssembly (`wasm:`)",
+                    server.name
+                )),
+            );
+        }
+        problems
     }
 
     /// The file holding the manifest: `agent.yaml` or the `.md` file.
@@ -209,6 +263,9 @@ fn finish(
 ) -> Result<Agent, Diagnostics> {
     match instructions {
         Some(instructions) if problems.is_empty() => Ok(Agent {
+            tool_positions: (0..manifest.tools.len())
+                .map(|i| index.value_or_start(&format!("tools[{i}]")))
+                .collect(),
             manifest,
             instructions,
             form,

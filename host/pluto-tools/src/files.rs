@@ -58,7 +58,11 @@ impl Tool for FileTool {
         })
         .await
         .unwrap_or_else(|e| Outcome::error(format!("the tool crashed: {e}")));
-        tool_result(outcome)
+        let mut result = tool_result(outcome);
+        if let Some(details) = result.details.as_object_mut() {
+            details.insert("mode".into(), "native".into());
+        }
+        result
     }
 }
 

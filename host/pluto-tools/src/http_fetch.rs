@@ -113,7 +113,7 @@ impl Tool for HttpFetch {
         let reason = status.canonical_reason().unwrap_or("");
         let content = format!("HTTP {} {reason}\n\n{text}", status.as_u16());
         let details = json!({"url": final_url, "status": status.as_u16(), "headers": headers,
-                             "bytes": body.len(), "truncated": cut || shown_cut});
+                             "bytes": body.len(), "truncated": cut || shown_cut, "mode": "native"});
         ToolResult {
             content,
             details,

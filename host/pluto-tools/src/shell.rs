@@ -174,6 +174,7 @@ impl Tool for Shell {
             "timed_out": timed_out,
             "output_bytes": g.total,
             "truncated": truncated,
+            "mode": "native",
         });
         ToolResult {
             content,
