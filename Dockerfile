@@ -14,6 +14,11 @@ COPY rust-toolchain.toml ./
 RUN rustup toolchain install
 COPY Cargo.toml Cargo.lock ./
 COPY host ./host
+# The sandbox's guest components are built by host/pluto-sandbox/build.rs and embedded.
+COPY guest ./guest
+COPY wit ./wit
+# Cargo.toml lists tests/support as a member; the build needs its manifest, not the tests.
+COPY tests/support ./tests/support
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p pluto-cli \
