@@ -145,6 +145,23 @@ pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
     })
 }
 
+/// Why a tool entry is left out: MCP servers and tool components arrive with later issues.
+fn not_supported_yet(spec: &ToolSpec) -> String {
+    match spec {
+        ToolSpec::Mcp(server) => format!(
+            "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
+            server.name
+        ),
+        ToolSpec::Component(c) => {
+            format!(
+                "tool component `{}` is skipped: tool components are not supported by this build yet",
+                c.name
+            )
+        }
+        ToolSpec::Builtin(set) => format!("`{}` is skipped", set.as_str()),
+    }
+}
+
 /// Where compiled components are cached: `$XDG_CACHE_HOME/pluto/wasm` or `~/.cache/pluto/wasm`.
 fn wasm_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -190,14 +207,7 @@ async fn sandboxed_toolbox(
                 "`{}` is skipped: it has no sandboxed version in this build yet, and the sandbox never falls back to running it natively",
                 set.as_str()
             )),
-            ToolSpec::Mcp(server) => skipped.push(format!(
-                "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
-                server.name
-            )),
-            ToolSpec::Component(c) => skipped.push(format!(
-                "tool component `{}` is skipped: tool components are not supported by this build yet",
-                c.name
-            )),
+            ToolSpec::Mcp(_) | ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
         }
     }
     Ok((tools, skipped))
@@ -242,14 +252,7 @@ fn toolbox(agent: &Agent, http: &HttpClient) -> anyhow::Result<(Toolbox, Vec<Str
                     tools.add(tool)?;
                 }
             }
-            ToolSpec::Mcp(server) => skipped.push(format!(
-                "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
-                server.name
-            )),
-            ToolSpec::Component(c) => skipped.push(format!(
-                "tool component `{}` is skipped: the sandbox is not part of this build yet",
-                c.name
-            )),
+            ToolSpec::Mcp(_) | ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
         }
     }
     Ok((tools, skipped))
