@@ -38,7 +38,7 @@ struct Probe;
 impl Guest for Probe {
     fn describe() -> Vec<ToolDefinition> {
         ["read", "write", "truncate", "set_len", "set_times", "remove", "mkdir", "rename", "hard_link", "list",
-         "count_dir", "env", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan"]
+         "count_dir", "env", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan", "symlink"]
             .iter()
             .map(|n| ToolDefinition { name: (*n).into(), description: format!("attack: {n}"), input_schema: "{\"type\":\"object\"}".into() })
             .collect()
@@ -108,6 +108,18 @@ impl Guest for Probe {
                     }
                 }
                 format!("opened {} handles; then: {last}", open.len())
+            }
+            "symlink" => {
+                // A link made by the guest itself, through WASI's `symlink-at` on the workspace
+                // preopen (std has no stable WASI symlink).
+                let preopens = wasip2::filesystem::preopens::get_directories();
+                match preopens.iter().find(|(_, p)| p == "/workspace") {
+                    Some((dir, _)) => match dir.symlink_at(&s(&args, "target"), &s(&args, "link")) {
+                        Ok(()) => "ok: linked".to_owned(),
+                        Err(e) => format!("denied: {e:?}"),
+                    },
+                    None => "denied: no /workspace preopen".to_owned(),
+                }
             }
             "huge_string" => "y".repeat(args["bytes"].as_u64().unwrap_or(1 << 30) as usize),
             "fill" => {

@@ -478,3 +478,39 @@ async fn tenants_see_nothing_of_each_other() {
         assert_eq!(scan.content, "found 0");
     }
 }
+
+#[tokio::test]
+async fn links_made_by_the_guest_do_not_lead_out() {
+    let f = Fixture::new(8).await;
+    let p = policy(Access::Write);
+    let secret = f.dir.path().join("secret.txt");
+    for (target, link) in [
+        ("/etc", "etc"),
+        ("/etc/passwd", "passwd"),
+        ("../../../../etc", "up"),
+        ("../secret.txt", "secret"),
+        (secret.to_str().unwrap(), "abs-secret"),
+    ] {
+        let made = f
+            .call(&p, "symlink", json!({"target": target, "link": link}))
+            .await;
+        // Making the link may be refused outright; if it is allowed, following it must fail.
+        if made == "ok: linked" {
+            for path in [
+                format!("/workspace/{link}"),
+                format!("/workspace/{link}/passwd"),
+            ] {
+                let read = f.call(&p, "read", json!({"path": path})).await;
+                assert!(denied(&read), "{target} via {path}: {read}");
+                let write = f
+                    .call(&p, "write", json!({"path": path, "content": "pwned"}))
+                    .await;
+                assert!(denied(&write), "{target} via {path}: {write}");
+            }
+        } else {
+            assert!(denied(&made), "{made}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP-SECRET");
+    f.healthy().await;
+}
