@@ -557,10 +557,11 @@ fn events(out: &Output) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn with_sandbox_the_file_tools_run_in_the_guest_without_any_host_program() {
+async fn with_sandbox_shell_and_file_tools_run_in_guests_without_any_host_program() {
     let format = Format::OpenAi;
-    let server = StandIn::start(scripted_model(format, write_then_read(format))).await;
+    let server = StandIn::start(scripted_model(format, worker_brain(format))).await;
     let project = Project::new("openai");
+    // No PATH at all: no bash, no coreutils. The shell's commands run inside the guest.
     let out = output(project.sandboxed(
         format,
         &server.url,
@@ -580,23 +581,31 @@ async fn with_sandbox_the_file_tools_run_in_the_guest_without_any_host_program()
     }
     assert_eq!(
         events.last().unwrap()["output"],
-        "wrote: Created notes/a.txt (17 bytes) | read: from the sandbox"
+        "Done. shell said: hello from 42 | write_file said: Created out/answer.txt (10 bytes)"
     );
     assert_eq!(
-        std::fs::read_to_string(project.ws().join("notes/a.txt")).unwrap(),
-        "from the sandbox\n"
-    );
-    // The shell has no sandboxed version yet: it is left out, never run natively.
-    assert!(
-        text(&out.stderr).contains("warning: `shell` is skipped"),
-        "{}",
-        text(&out.stderr)
+        std::fs::read_to_string(project.ws().join("out/answer.txt")).unwrap(),
+        "forty-two\n"
     );
     let offered = server.requests()[0].json()["tools"]
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(offered, 6, "only the six sandboxed file tools are offered");
+    assert_eq!(offered, 7, "the six file tools and shell, all sandboxed");
+
+    // The same model's file tools also work for a write-then-read conversation.
+    let server = StandIn::start(scripted_model(format, write_then_read(format))).await;
+    let out = output(project.sandboxed(
+        format,
+        &server.url,
+        &["run", "worker", "go", "--sandbox", "--json"],
+    ))
+    .await;
+    let second = self::events(&out);
+    assert_eq!(
+        second.last().unwrap()["output"],
+        "wrote: Created notes/a.txt (17 bytes) | read: from the sandbox"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -60,6 +60,7 @@ fn main() {
     for (name, file) in [
         ("FILES", "pluto_guest_files.wasm"),
         ("PROBE", "pluto_guest_probe.wasm"),
+        ("SHELL", "pluto_guest_shell.wasm"),
     ] {
         let path = wasm.join(file);
         assert!(

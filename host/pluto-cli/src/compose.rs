@@ -197,9 +197,10 @@ async fn sandboxed_toolbox(
     let mut skipped = Vec::new();
     for spec in &agent.manifest.tools {
         match spec {
-            ToolSpec::Builtin(Builtin::Files) => {
-                let files = sandbox.load("files", guests::FILES).await?;
-                for tool in pluto_tools::sandboxed::tools(&sandbox, &files, &policy, &env) {
+            ToolSpec::Builtin(set @ (Builtin::Files | Builtin::Shell)) => {
+                let wasm = if *set == Builtin::Files { guests::FILES } else { guests::SHELL };
+                let component = sandbox.load(set.as_str(), wasm).await?;
+                for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
                     tools.add(tool)?;
                 }
             }

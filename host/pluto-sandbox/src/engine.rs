@@ -247,7 +247,7 @@ impl Sandbox {
             return ToolResult::error("the sandbox is shutting down");
         };
         let timeout = policy.limits.timeout.0;
-        let (mut store, _stdout, _stderr) = match self.store(policy, workspace, env) {
+        let (mut store, _stdout, stderr) = match self.store(policy, workspace, env) {
             Ok(s) => s,
             Err(e) => return ToolResult::error(e),
         };
@@ -270,7 +270,22 @@ impl Sandbox {
                     return ToolResult::error(format!("memory limit {} exceeded", limits.memory));
                 }
                 tracing::info!(component = component.name(), tool, error = %format!("{e:#}"), "sandboxed call failed");
-                return ToolResult::error(format!("the sandboxed tool failed: {}", root_cause(&e)));
+                // What the guest printed last (a panic message, typically) says why.
+                let printed = String::from_utf8_lossy(&stderr.contents()).into_owned();
+                let tail: String = printed
+                    .trim_end()
+                    .chars()
+                    .rev()
+                    .take(500)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let mut message = format!("the sandboxed tool failed: {}", root_cause(&e));
+                if !tail.is_empty() {
+                    message.push_str(&format!("\nits last output: {tail}"));
+                }
+                return ToolResult::error(message);
             }
             Ok(Ok(result)) => result,
         };

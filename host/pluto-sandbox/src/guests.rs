@@ -2,3 +2,7 @@
 
 /// The `files` tool component (`guest/files`): the same six tools as the native `files` set.
 pub const FILES: &[u8] = include_bytes!(env!("PLUTO_GUEST_FILES"));
+
+/// The `shell` tool component (`guest/shell`): a command interpreter whose commands run inside
+/// it (bashkit), over the workspace; no process is ever spawned.
+pub const SHELL: &[u8] = include_bytes!(env!("PLUTO_GUEST_SHELL"));
