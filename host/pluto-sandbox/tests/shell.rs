@@ -65,6 +65,25 @@ async fn the_shell_guest_runs_pipelines_and_commands_over_the_workspace() {
         ("basename /a/b/c.txt; dirname /a/b/c.txt", "c.txt\n/a/b"),
         ("printf '%s-%d\\n' x 5", "x-5"),
         ("pwd", "/workspace"),
+        ("cd d && pwd", "/workspace/d"),
+        ("echo x | tee t.txt; cat t.txt", "x\nx"),
+        (
+            "mkdir z && rmdir z && ls z 2>/dev/null || echo gone",
+            "gone",
+        ),
+        (
+            "rm h.txt && ls h.txt 2>/dev/null || echo removed",
+            "removed",
+        ),
+        ("export GREETING=hi; env | grep '^GREETING='", "GREETING=hi"),
+        ("[ 1 -lt 2 ] && echo less", "less"),
+        ("sleep 0 && echo slept", "slept"),
+        ("date +%Y | wc -c", "5"),
+        ("diff f.txt f.txt && echo same", "same"),
+        (
+            "printf 'a\nb\n' > x.txt; diff f.txt x.txt > /dev/null; echo $?",
+            "1",
+        ),
     ];
     for (command, expected) in cases {
         let r = run(command).await;
