@@ -26,6 +26,7 @@ fn main() {
         .to_path_buf();
     let guest_target = target_root.join("guest");
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&guest)
@@ -70,4 +71,30 @@ fn main() {
         );
         println!("cargo:rustc-env=PLUTO_GUEST_{name}={}", path.display());
     }
+}
+
+/// Adds the wasm32-wasip2 target when the active toolchain lacks it. `rust-toolchain.toml` lists
+/// it, but rustup adds listed targets only when it installs the toolchain, so a toolchain
+/// installed earlier may not have it.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if sysroot.is_some_and(|root| {
+        PathBuf::from(root)
+            .join("lib/rustlib/wasm32-wasip2")
+            .exists()
+    }) {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", "wasm32-wasip2"]);
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    // If this fails, the guest build below says what to do.
+    let _ = rustup.status();
 }
