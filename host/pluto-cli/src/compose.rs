@@ -28,15 +28,6 @@ pub struct AgentArgs {
     )]
     pub agents: PathBuf,
 
-    /// The folder of sandbox policies the agents may name.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "sandbox-policies",
-        env = "PLUTO_POLICIES"
-    )]
-    pub policies: PathBuf,
-
     /// The folder the agent's tools work in (files, shell). Default: the current folder.
     #[arg(long, value_name = "DIR", env = "PLUTO_WORKSPACE")]
     pub workspace: Option<PathBuf>,
@@ -45,7 +36,25 @@ pub struct AgentArgs {
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
 
-    /// Run every tool in the WebAssembly sandbox, under the agent's sandbox policy.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Where sandbox policies come from and whether tools run sandboxed: shared by `run`, `chat`
+/// and `validate`.
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// The folder of sandbox policies the agents may name (`sandbox.policy`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "sandbox-policies",
+        env = "PLUTO_POLICIES"
+    )]
+    pub policies: PathBuf,
+
+    /// Run tools in the WebAssembly sandbox under the agent's policy (for `validate`: check that
+    /// every agent can; agents with `sandbox: { mode: required }` always are).
     #[arg(long, env = "PLUTO_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
     pub sandbox: bool,
 }
@@ -100,8 +109,8 @@ impl Prepared {
 /// what running it needs.
 pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
     let mut policies = PolicySet::builtin();
-    if args.policies.is_dir() {
-        for problem in policies.load_dir(&args.policies) {
+    if args.sandbox.policies.is_dir() {
+        for problem in policies.load_dir(&args.sandbox.policies) {
             tracing::warn!("{problem}");
         }
     }
@@ -127,7 +136,7 @@ pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
     };
     let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env)?;
     let http = HttpClient::new().with_idle_timeout(Duration::from_secs(300));
-    let sandboxed = args.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
+    let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
     let (tools, skipped) = if sandboxed {
         sandboxed_toolbox(&agent, &policies).await?
     } else {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::compose::SandboxArgs;
 use pluto_paf::catalog::sorted_entries;
 use pluto_paf::manifest::SandboxMode;
 use pluto_paf::{Catalog, Diagnostic, Diagnostics, Policy, PolicySet};
@@ -20,19 +22,8 @@ pub struct Args {
     /// a folder of policies. Default: ./agents and ./sandbox-policies.
     pub paths: Vec<PathBuf>,
 
-    /// The folder where policy names used by agents (`sandbox.policy`) are looked up.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "sandbox-policies",
-        env = "PLUTO_POLICIES"
-    )]
-    pub policies: PathBuf,
-
-    /// Also check that every agent can run sandboxed (native MCP servers need the policy's
-    /// `native_mcp.allow`). Agents with `sandbox: { mode: required }` are always checked.
-    #[arg(long, env = "PLUTO_SANDBOX", value_parser = clap::builder::BoolishValueParser::new())]
-    pub sandbox: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 
     /// Output format: `text` (FILE:LINE:COL lines) or `json` (for tools).
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -139,9 +130,9 @@ fn check(args: &Args) -> Report {
     let mut policies = PolicySet::builtin();
     let lookup_dir_is_target = targets
         .iter()
-        .any(|(p, k)| *k == Target::PolicyDir && same_file(p, &args.policies));
-    if args.policies.is_dir() && !lookup_dir_is_target {
-        problems.extend(policies.load_dir(&args.policies));
+        .any(|(p, k)| *k == Target::PolicyDir && same_file(p, &args.sandbox.policies));
+    if args.sandbox.policies.is_dir() && !lookup_dir_is_target {
+        problems.extend(policies.load_dir(&args.sandbox.policies));
     }
     for (path, kind) in &targets {
         match kind {
@@ -164,7 +155,7 @@ fn check(args: &Args) -> Report {
     }
 
     for agent in agents.iter() {
-        if args.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required {
+        if args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required {
             problems.extend(agent.sandbox_problems(&policies));
         }
     }
