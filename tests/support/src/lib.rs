@@ -9,6 +9,7 @@
 
 pub mod model;
 pub mod server;
+pub mod services;
 pub mod wire;
 
 pub use model::{Format, Step, scripted_model};
