@@ -1,12 +1,12 @@
 //! The events of a run: what the CLI renders and the server streams as SSE (`event:` = `type`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::ToolCall;
 use crate::provider::StopReason;
 
 /// Tokens used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens read (prompt).
     pub input_tokens: u64,
@@ -22,7 +22,7 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// One thing that happened in a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
     /// The run began.
@@ -34,6 +34,8 @@ pub enum Event {
         agent: String,
         /// The model's name.
         model: String,
+        /// The user's input (the session log is rebuilt into a conversation from it).
+        input: String,
     },
     /// A model turn began.
     #[serde(rename = "turn.started")]

@@ -1,7 +1,7 @@
 //! The provider seam: one streamed chat completion with tools.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::Usage;
 use crate::message::{Message, ToolCall};
@@ -38,7 +38,7 @@ pub struct Turn {
 }
 
 /// Why the model stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// A final answer.

@@ -60,6 +60,8 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// When the run must end; tools cap their own timeouts by it.
     pub deadline: Instant,
+    /// The session the run belongs to, when it has one (session-scoped memory uses it).
+    pub session: Option<String>,
 }
 
 /// The tools of one agent.

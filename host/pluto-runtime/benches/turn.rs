@@ -100,6 +100,7 @@ fn bench(c: &mut Criterion) {
         input_schema: serde_json::json!({"type": "object"}),
     }]);
     let spec = RunSpec {
+        session: None,
         run_id: "bench".into(),
         agent: "bench",
         model: "in-process",

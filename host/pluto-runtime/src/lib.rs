@@ -14,5 +14,7 @@
 //! [`Event`]: pluto_core::Event
 
 mod run;
+mod session;
 
 pub use run::{Limits, Outcome, RunReport, RunSpec, run};
+pub use session::{MEMORY_HITS, Recorded, SessionContext, history, run_in_session, with_memories};

@@ -40,6 +40,8 @@ pub struct RunSpec<'a> {
     pub limits: Limits,
     /// The folder the tools work in.
     pub workspace: PathBuf,
+    /// The session the run belongs to, if any (told to the tools).
+    pub session: Option<String>,
 }
 
 /// How a run ended.
@@ -93,14 +95,16 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> RunReport {
     let kept = history.len();
-    history.push(Message::user(input));
     events.emit(Event::RunStarted {
         run_id: spec.run_id.clone(),
         agent: spec.agent.to_owned(),
         model: spec.model.to_owned(),
+        input: input.clone(),
     });
+    history.push(Message::user(input));
     let deadline = Instant::now() + spec.limits.timeout;
     let ctx = ToolContext {
+        session: spec.session.clone(),
         workspace: spec.workspace.clone(),
         cancel: cancel.child_token(),
         deadline,

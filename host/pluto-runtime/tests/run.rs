@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 struct Script {
     turns: Mutex<Vec<Result<Turn, ProviderError>>>,
     seen: Mutex<Vec<Vec<Message>>>,
+    systems: Mutex<Vec<String>>,
 }
 
 impl Script {
@@ -25,6 +26,7 @@ impl Script {
         Script {
             turns: Mutex::new(turns.into_iter().rev().collect()),
             seen: Mutex::new(Vec::new()),
+            systems: Mutex::new(Vec::new()),
         }
     }
 }
@@ -37,6 +39,7 @@ impl Provider for Script {
         on_text: &mut OnText<'_>,
     ) -> Result<Turn, ProviderError> {
         self.seen.lock().unwrap().push(request.messages.to_vec());
+        self.systems.lock().unwrap().push(request.system.to_owned());
         let next = self.turns.lock().unwrap().pop().expect("a scripted turn");
         if let Ok(turn) = &next {
             on_text(&turn.text);
@@ -112,6 +115,7 @@ impl ToolExecutor for Sleeper {
 
 fn spec(max_parallel_tools: usize, max_turns: u32, timeout: Duration) -> RunSpec<'static> {
     RunSpec {
+        session: None,
         run_id: "r1".into(),
         agent: "a",
         model: "m",
@@ -346,4 +350,186 @@ async fn the_timeout_and_cancellation_stop_running_tools() {
         0,
         "no tool call is left running"
     );
+}
+
+mod sessions {
+    //! Runs inside a stored session: the log is the conversation.
+
+    use std::sync::Arc;
+
+    use pluto_runtime::{Recorded, SessionContext, run_in_session};
+    use pluto_services::{
+        FileStore, MemoryStore, NewSession, Scope, SessionStore, StoreError, Tenant,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    fn tools() -> Sleeper {
+        Sleeper {
+            defs: vec![ToolDef {
+                name: "slow".into(),
+                description: "sleeps".into(),
+                input_schema: serde_json::json!({"type": "object"}),
+            }],
+            ..Sleeper::default()
+        }
+    }
+
+    async fn session(store: &Arc<FileStore>) -> SessionContext {
+        let tenant = Tenant::new("t1").unwrap();
+        let session = store
+            .create(
+                &tenant,
+                NewSession {
+                    agent: "a".into(),
+                    ..NewSession::default()
+                },
+            )
+            .await
+            .unwrap();
+        SessionContext {
+            sessions: store.clone(),
+            tenant,
+            session: session.id,
+            memory: None,
+        }
+    }
+
+    async fn go_in(
+        at: &SessionContext,
+        provider: &Script,
+        input: &str,
+    ) -> (Result<pluto_runtime::RunReport, StoreError>, Vec<Recorded>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let report = run_in_session(
+            &spec(3, 5, Duration::from_secs(10)),
+            provider,
+            &tools(),
+            tx,
+            at,
+            input.into(),
+            &CancellationToken::new(),
+        )
+        .await;
+        let mut recorded = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            recorded.push(r);
+        }
+        (report, recorded)
+    }
+
+    #[tokio::test]
+    async fn the_session_log_is_the_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()));
+        let at = session(&store).await;
+
+        let first = Script::new(vec![Ok(calls(3, "slow")), Ok(answer("one"))]);
+        let (report, recorded) = go_in(&at, &first, "first").await;
+        assert!(matches!(report.unwrap().outcome, Outcome::Completed { .. }));
+        let seqs: Vec<u64> = recorded.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=recorded.len() as u64).collect::<Vec<_>>());
+        assert!(
+            matches!(recorded[0].event, Event::RunStarted { ref input, .. } if input == "first")
+        );
+
+        // A failed run leaves nothing in the conversation…
+        let failing = Script::new(vec![Err(ProviderError::Http {
+            provider: "test",
+            status: 500,
+            message: "boom".into(),
+        })]);
+        let (report, _) = go_in(&at, &failing, "lost").await;
+        assert!(matches!(report.unwrap().outcome, Outcome::Failed { .. }));
+
+        // …and the next run continues from exactly what the loop kept.
+        let second = Script::new(vec![Ok(answer("two"))]);
+        let (report, recorded) = go_in(&at, &second, "second").await;
+        assert!(matches!(report.unwrap().outcome, Outcome::Completed { .. }));
+        assert!(recorded[0].seq > seqs.len() as u64 + 1);
+        let mut expected = vec![
+            Message::user("first"),
+            Message::Assistant {
+                content: String::new(),
+                tool_calls: calls(3, "slow").tool_calls,
+            },
+        ];
+        for i in 0..3 {
+            expected.push(Message::Tool {
+                call_id: format!("c{i}"),
+                name: "slow".into(),
+                content: format!("result of c{i}"),
+                is_error: false,
+            });
+        }
+        expected.push(Message::Assistant {
+            content: "one".into(),
+            tool_calls: Vec::new(),
+        });
+        expected.push(Message::user("second"));
+        assert_eq!(second.seen.lock().unwrap()[0], expected);
+        // What the first run's loop sent in its second turn is the same conversation.
+        assert_eq!(first.seen.lock().unwrap()[1], expected[..5].to_vec());
+    }
+
+    #[tokio::test]
+    async fn memories_matching_the_input_reach_the_system_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()));
+        let mut at = session(&store).await;
+        let scope = Scope::new("user", "alice").unwrap();
+        store
+            .add(
+                &at.tenant,
+                &scope,
+                "The user's cat is named Miso",
+                json!(null),
+            )
+            .await
+            .unwrap();
+        store
+            .add(&at.tenant, &scope, "Deploys happen on Fridays", json!(null))
+            .await
+            .unwrap();
+        at.memory = Some((store.clone() as Arc<dyn MemoryStore>, scope));
+        let script = Script::new(vec![Ok(answer("Miso"))]);
+        let (report, _) = go_in(&at, &script, "What is my cat called?").await;
+        report.unwrap();
+        let system = script.systems.lock().unwrap()[0].clone();
+        assert!(
+            system.starts_with("sys\n\n## What you remember\n"),
+            "{system}"
+        );
+        assert!(
+            system.contains("- The user's cat is named Miso"),
+            "{system}"
+        );
+        assert!(!system.contains("Fridays"), "{system}");
+    }
+
+    #[tokio::test]
+    async fn another_writer_in_the_session_stops_the_run_with_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path()));
+        let at = session(&store).await;
+        let intruder = tokio::spawn({
+            let (store, at) = (store.clone(), at.clone());
+            async move {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                let last = store.get(&at.tenant, &at.session).await.unwrap().last_seq;
+                store
+                    .append(&at.tenant, &at.session, last, &[json!({"type": "note"})])
+                    .await
+                    .unwrap();
+            }
+        });
+        let script = Script::new(vec![Ok(calls(1, "slow")), Ok(answer("never"))]);
+        let (report, _) = go_in(&at, &script, "hello").await;
+        intruder.await.unwrap();
+        assert!(
+            matches!(report, Err(StoreError::Conflict { .. })),
+            "{report:?}"
+        );
+    }
 }

@@ -20,6 +20,7 @@ const CALLS: usize = 2000;
 
 fn ctx(workspace: &Path) -> ToolContext {
     ToolContext {
+        session: None,
         workspace: workspace.to_path_buf(),
         cancel: CancellationToken::new(),
         deadline: Instant::now() + Duration::from_secs(3600),

@@ -175,6 +175,7 @@ mod tests {
 
     fn ctx() -> ToolContext {
         ToolContext {
+            session: None,
             workspace: ".".into(),
             cancel: CancellationToken::new(),
             deadline: Instant::now() + Duration::from_secs(5),

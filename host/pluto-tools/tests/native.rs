@@ -37,6 +37,7 @@ fn toolbox() -> Toolbox {
 
 fn ctx(workspace: &Path) -> ToolContext {
     ToolContext {
+        session: None,
         workspace: workspace.to_path_buf(),
         cancel: CancellationToken::new(),
         deadline: Instant::now() + Duration::from_secs(60),
