@@ -80,7 +80,10 @@ impl Project {
         }
         cmd.envs(provider_env(format, url))
             .env_remove("PLUTO_AGENTS")
-            .env_remove("PLUTO_WORKSPACE");
+            .env_remove("PLUTO_WORKSPACE")
+            .env_remove("PLUTO_STATE")
+            .env_remove("PLUTO_ARTIFACTS")
+            .env_remove("PLUTO_DATA");
         cmd
     }
 }
@@ -390,7 +393,7 @@ async fn chat_keeps_the_conversation_until_reset() {
         text(&out.stdout),
         "I have seen 1 message(s).\nI have seen 2 message(s).\nI have seen 1 message(s).\n"
     );
-    assert!(text(&out.stderr).contains("(conversation cleared)"));
+    assert!(text(&out.stderr).contains("(new session "));
     assert_eq!(server.requests().len(), 3);
 }
 
@@ -652,5 +655,231 @@ async fn native_mcp_servers_are_refused_in_the_sandbox_unless_allowed() {
         "error: the agent cannot run sandboxed:\nagents/mcp.md:7:5: error: MCP server `notes` runs as a native process, \
          which sandbox policy `default` does not allow\n  help: add `notes` to `native_mcp.allow` in the policy, or run the \
          server as WebAssembly (`wasm:`)\n"
+    );
+}
+
+/// The id in a `new session ID (…)` line on stderr.
+fn session_id(stderr: &[u8]) -> String {
+    let err = text(stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("new session "))
+        .unwrap_or_else(|| panic!("no session line in: {err}"));
+    line["new session ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A model that says how many user messages it has seen, and what the last one was.
+fn counting_brain() -> impl Fn(&Value) -> Step + Send + Sync + 'static {
+    |body: &Value| {
+        let users: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        Step::answer(format!(
+            "{} user message(s): {}",
+            users.len(),
+            users.join(" / ")
+        ))
+    }
+}
+
+async fn continue_a_session_across_processes(state: Option<String>) {
+    let format = Format::OpenRouter;
+    let server = StandIn::start(scripted_model(format, counting_brain())).await;
+    let project = Project::new("openrouter");
+    let with_state = |mut cmd: Command| {
+        if let Some(url) = &state {
+            cmd.args(["--state", url]);
+        }
+        cmd
+    };
+    let first = output(with_state(project.command(
+        format,
+        &server.url,
+        &["run", "worker", "my name is Ada"],
+    )))
+    .await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let id = session_id(&first.stderr);
+    let second = output(with_state(project.command(
+        format,
+        &server.url,
+        &["run", "worker", "what is my name?", "--session", &id],
+    )))
+    .await;
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stderr).contains(&format!("continuing session {id}")),
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(
+        text(&second.stdout).trim(),
+        "2 user message(s): my name is Ada / what is my name?"
+    );
+    if state.is_none() {
+        // The default: readable JSONL under ./.pluto in the current folder.
+        let log = project
+            .dir
+            .path()
+            .join(".pluto/tenants/default/sessions")
+            .join(&id)
+            .join("events.jsonl");
+        let lines = std::fs::read_to_string(&log).unwrap();
+        let types: Vec<String> = lines
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["data"]["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(types.first().map(String::as_str), Some("run.started"));
+        assert_eq!(types.last().map(String::as_str), Some("run.completed"));
+        assert_eq!(types.iter().filter(|t| *t == "run.started").count(), 2);
+    }
+    // Continuing a session that does not exist is a clear error.
+    let missing = output(with_state(project.command(
+        format,
+        &server.url,
+        &["run", "worker", "hi", "--session", "no-such-session"],
+    )))
+    .await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("session no-such-session not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_continues_a_stored_session_in_files() {
+    continue_a_session_across_processes(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_continues_a_stored_session_in_postgres() {
+    continue_a_session_across_processes(Some(pluto_test_support::services::postgres_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_continues_a_stored_session_in_redis() {
+    continue_a_session_across_processes(Some(pluto_test_support::services::redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_with_memory_remembers_across_sessions() {
+    let format = Format::OpenAi;
+    let server = StandIn::start(scripted_model(format, |body: &Value| {
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+        let results = Format::OpenAi.tool_results(body);
+        let last_user = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["role"] == "user")
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        if last_user.starts_with("remember") && results.is_empty() {
+            return Step::calls(
+                "",
+                vec![(
+                    "remember",
+                    json!({"text": "Ada's favourite colour is teal"}),
+                )],
+            );
+        }
+        if !results.is_empty() {
+            return Step::answer(format!("noted: {}", results[0]));
+        }
+        let remembered = system
+            .lines()
+            .filter(|l| l.starts_with("- "))
+            .collect::<Vec<_>>()
+            .join(";");
+        Step::answer(format!("memories: [{remembered}]"))
+    }))
+    .await;
+    let project = Project::new("openai");
+    let agent = "---\npaf: 1\nname: keeper\ndescription: Remembers things\nmodel: { provider: openai, name: m }\n\
+                 memory: { enabled: true, scope: user }\n---\nYou keep notes.\n";
+    std::fs::write(project.dir.path().join("agents/keeper.md"), agent).unwrap();
+    let first = output(project.command(
+        format,
+        &server.url,
+        &[
+            "run",
+            "keeper",
+            "remember my favourite colour",
+            "--user",
+            "ada",
+        ],
+    ))
+    .await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout).trim(), "noted: Remembered.");
+    // A new session, the same user: the note is found for a matching question.
+    let second = output(project.command(
+        format,
+        &server.url,
+        &["run", "keeper", "what colour do I like?", "--user", "ada"],
+    ))
+    .await;
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert_eq!(
+        text(&second.stdout).trim(),
+        "memories: [- Ada's favourite colour is teal]"
+    );
+    // Another user's memory is their own.
+    let other = output(project.command(
+        format,
+        &server.url,
+        &["run", "keeper", "what colour do I like?", "--user", "bob"],
+    ))
+    .await;
+    assert_eq!(text(&other.stdout).trim(), "memories: []");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_reports_what_it_did() {
+    let url = pluto_test_support::services::postgres_url();
+    let project = Project::new("openai");
+    let out = output(project.command(
+        Format::OpenAi,
+        "http://unused",
+        &["migrate", "--state", &url],
+    ))
+    .await;
+    // `migrate` takes no --workspace: the command line above has one, which clap refuses.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+    cmd.args(["migrate", "--state", &url])
+        .env_remove("PLUTO_STATE");
+    let first = output(cmd).await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stderr).contains("1 migration(s) applied"),
+        "{}",
+        text(&first.stderr)
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+    cmd.args(["migrate", "--state", &url])
+        .env_remove("PLUTO_STATE");
+    let again = output(cmd).await;
+    assert!(
+        text(&again.stderr).contains("0 migration(s) applied"),
+        "{}",
+        text(&again.stderr)
     );
 }

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use pluto_core::{Event, Message};
+use pluto_runtime::Recorded;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -13,8 +13,9 @@ use crate::render::{Style, show};
 /// Arguments of `pluto chat`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "In the chat: /reset forgets the conversation, /exit (or Ctrl-D) leaves, \
-Ctrl-C cancels the answer being written."
+    after_help = "In the chat: /reset starts a new session, /exit (or Ctrl-D) leaves, \
+Ctrl-C cancels the answer being written. The conversation is stored as it goes (see --state): \
+`pluto chat AGENT --session ID` or `pluto run AGENT PROMPT --session ID` continues it later."
 )]
 pub struct Args {
     /// The agent: a name in the agents folder, or a path to an agent folder or `.md` file.
@@ -22,6 +23,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub common: AgentArgs,
+
+    /// Continue this stored session (its id was printed when it started); default: a new one.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
 }
 
 /// Reads lines on a thread of its own, so that Ctrl-C can be handled while waiting.
@@ -65,8 +70,14 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         m.model.provider.as_str(),
         m.model.name
     );
+    let (session, new) = prepared.open_session(args.session.as_deref()).await?;
+    eprintln!(
+        "{} session {session} ({})",
+        if new { "new" } else { "continuing" },
+        prepared.services.describe
+    );
+    let mut at = prepared.session(session)?;
     let mut lines = stdin_lines();
-    let mut history: Vec<Message> = Vec::new();
     loop {
         prompt(interactive);
         let line = tokio::select! {
@@ -81,33 +92,36 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "" => continue,
             "/exit" | "/quit" => break,
             "/reset" => {
-                history.clear();
-                eprintln!("(conversation cleared)");
+                let (session, _) = prepared.open_session(None).await?;
+                eprintln!("(new session {session})");
+                at = prepared.session(session)?;
                 continue;
             }
             _ => {}
         }
         let cancel = CancellationToken::new();
         let on_interrupt = tokio::spawn(interrupt(cancel.clone()));
-        let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Recorded>();
         let printer = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                show(Style::Human, &event);
+            while let Some(recorded) = rx.recv().await {
+                show(Style::Human, &recorded.event);
             }
         });
         let spec = prepared.spec();
-        pluto_runtime::run(
+        let report = pluto_runtime::run_in_session(
             &spec,
             &*prepared.provider,
             &prepared.tools,
-            &tx,
-            &mut history,
+            tx,
+            &at,
             line,
             &cancel,
         )
         .await;
-        drop(tx);
         let _ = printer.await;
+        if let Err(e) = report {
+            eprintln!("error: recording the run in its session: {e}");
+        }
         on_interrupt.abort();
     }
     Ok(ExitCode::SUCCESS)

@@ -12,9 +12,13 @@ use pluto_paf::manifest::SandboxMode;
 use pluto_paf::tool::{Builtin, ToolSpec};
 use pluto_paf::{Agent, Catalog, PolicySet};
 use pluto_provider::{Endpoint, HttpClient};
-use pluto_runtime::{Limits, RunSpec};
+use pluto_runtime::{Limits, RunSpec, SessionContext};
 use pluto_sandbox::{Sandbox, SandboxConfig, guests};
+use pluto_services::{NewSession, Services, SessionId, Tenant};
 use pluto_tools::Toolbox;
+use pluto_tools::memory::MemoryAccess;
+
+use crate::state::StateArgs;
 
 /// Where agents come from and where their tools work: flags shared by `run` and `chat`.
 #[derive(Debug, clap::Args)]
@@ -36,8 +40,15 @@ pub struct AgentArgs {
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
 
+    /// Who is talking, for memory kept per user (`memory.scope: user`).
+    #[arg(long, value_name = "NAME", default_value = "local", env = "PLUTO_USER")]
+    pub user: String,
+
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Where sandbox policies come from and whether tools run sandboxed: shared by `run`, `chat`
@@ -82,6 +93,12 @@ pub struct Prepared {
     pub skipped: Vec<String>,
     /// Whether the tools run in the sandbox.
     pub sandboxed: bool,
+    /// Sessions, memory and artifacts.
+    pub services: Services,
+    /// The tenant runs belong to (the implicit one on the command line).
+    pub tenant: Tenant,
+    /// The agent's memory, when it has `memory.enabled`.
+    pub memory: Option<MemoryAccess>,
 }
 
 impl Prepared {
@@ -101,7 +118,60 @@ impl Prepared {
                 max_parallel_tools: m.limits.max_parallel_tools.get() as usize,
             },
             workspace: self.workspace.clone(),
+            session: None,
         }
+    }
+
+    /// Where a run in `session` is kept, and the memory it searches.
+    pub fn session(&self, session: SessionId) -> anyhow::Result<SessionContext> {
+        let memory = match &self.memory {
+            Some(access) => Some((
+                access.store.clone(),
+                access
+                    .scope(Some(session.as_str()))
+                    .map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
+        Ok(SessionContext {
+            sessions: self.services.sessions.clone(),
+            tenant: self.tenant.clone(),
+            session,
+            memory,
+        })
+    }
+
+    /// Continues the stored session `id` (which must belong to this agent), or starts a new one.
+    pub async fn open_session(&self, id: Option<&str>) -> anyhow::Result<(SessionId, bool)> {
+        let agent = self.agent.manifest.name.as_str();
+        if let Some(id) = id {
+            let id = SessionId::new(id)?;
+            let session = self
+                .services
+                .sessions
+                .get(&self.tenant, &id)
+                .await
+                .with_context(|| format!("in {}", self.services.describe))?;
+            if session.agent != agent {
+                bail!(
+                    "session {id} belongs to agent `{}`, not `{agent}`",
+                    session.agent
+                );
+            }
+            return Ok((id, false));
+        }
+        let session = self
+            .services
+            .sessions
+            .create(
+                &self.tenant,
+                NewSession {
+                    agent: agent.to_owned(),
+                    ..NewSession::default()
+                },
+            )
+            .await?;
+        Ok((session.id, true))
     }
 }
 
@@ -143,6 +213,24 @@ pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
         toolbox(&agent, &http)?
     };
     let provider = pluto_provider::provider(model.provider, endpoint, http);
+    let services = args.state.open().await?;
+    let tenant = Tenant::default_tenant();
+    let memory = agent.manifest.memory.enabled.then(|| MemoryAccess {
+        store: services.memory.clone(),
+        tenant: tenant.clone(),
+        scope: agent.manifest.memory.scope,
+        user: args.user.clone(),
+        agent: agent.manifest.name.as_str().to_owned(),
+    });
+    let mut tools = tools;
+    if let Some(access) = &memory {
+        access
+            .scope(Some("check"))
+            .map_err(|e| anyhow::anyhow!("--user: {e}"))?;
+        for tool in pluto_tools::memory::tools(access.clone()) {
+            tools.add(tool)?;
+        }
+    }
     Ok(Prepared {
         agent,
         system,
@@ -151,6 +239,9 @@ pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
         workspace,
         skipped,
         sandboxed,
+        services,
+        tenant,
+        memory,
     })
 }
 

@@ -12,6 +12,7 @@ mod chat;
 mod compose;
 mod render;
 mod run;
+mod state;
 mod validate;
 
 /// Pluto hosts AI agents declared in YAML + Markdown (the Pluto Agent Format).
@@ -30,6 +31,8 @@ enum Command {
     Chat(chat::Args),
     /// Check agents and sandbox policies, and report every problem with its file, line and column.
     Validate(validate::Args),
+    /// Create or update the state store's schema (PostgreSQL); Pluto also does this at start.
+    Migrate(state::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(run::run(&args))),
         Command::Chat(args) => runtime().and_then(|rt| rt.block_on(chat::run(&args))),
+        Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(state::migrate(&args))),
     };
     match result {
         Ok(code) => code,

@@ -4,8 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pluto_core::Event;
-use pluto_runtime::Outcome;
+use pluto_runtime::{Outcome, Recorded};
 use tokio_util::sync::CancellationToken;
 
 use crate::compose::{AgentArgs, prepare};
@@ -32,6 +31,10 @@ pub struct Args {
     /// Print every event as a JSON line on stdout instead of the answer.
     #[arg(long)]
     pub json: bool,
+
+    /// Continue this stored session (its id was printed when it started); default: a new one.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
 }
 
 /// Runs the command.
@@ -58,29 +61,36 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Style::Human
     };
 
+    let (session, new) = prepared.open_session(args.session.as_deref()).await?;
+    eprintln!(
+        "{} session {session} ({})",
+        if new { "new" } else { "continuing" },
+        prepared.services.describe
+    );
+    let at = prepared.session(session)?;
+
     let cancel = CancellationToken::new();
     let on_interrupt = tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
     let printer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            show(style, &event);
+        while let Some(recorded) = rx.recv().await {
+            show(style, &recorded.event);
         }
     });
     let spec = prepared.spec();
-    let mut history = Vec::new();
-    let report = pluto_runtime::run(
+    let report = pluto_runtime::run_in_session(
         &spec,
         &*prepared.provider,
         &prepared.tools,
-        &tx,
-        &mut history,
+        tx,
+        &at,
         prompt,
         &cancel,
     )
     .await;
-    drop(tx);
     printer.await.context("printing events")?;
     on_interrupt.abort();
+    let report = report.context("recording the run in its session")?;
     Ok(match report.outcome {
         Outcome::Completed { .. } => ExitCode::SUCCESS,
         Outcome::Failed { .. } => ExitCode::from(1),

@@ -16,6 +16,7 @@ use crate::artifact::{ArtifactIndex, ArtifactVersion};
 use crate::error::{Context, Result, StoreError};
 use crate::ids::{SessionId, Tenant, check_id, new_id};
 use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope, check_text};
+use crate::redact;
 use crate::session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent};
 use crate::time::Timestamp;
 
@@ -121,20 +122,6 @@ fn split_schema(url: &str) -> Result<(String, Option<String>)> {
         format!("{base}?{}", rest.join("&"))
     };
     Ok((url, schema))
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn to_i64(n: u64) -> i64 {

@@ -11,13 +11,15 @@
 //!   through a symbolic link;
 //! - [`shell`]: `shell`, a `bash -c` command line in the workspace, killed with its process
 //!   group on timeout or cancellation;
-//! - [`http_fetch`]: `http_fetch`, a GET with the body capped.
+//! - [`http_fetch`]: `http_fetch`, a GET with the body capped;
+//! - [`memory`]: `remember` and `recall`, over the memory service (agents with `memory.enabled`).
 //!
 //! With the sandbox on, [`sandboxed`] offers a component's tools instead: the same names,
 //! schemas and results, run in `pluto-sandbox` under the agent's policy.
 
 pub mod files;
 pub mod http_fetch;
+pub mod memory;
 pub mod sandboxed;
 pub mod shell;
 mod toolbox;
