@@ -52,7 +52,8 @@ fn prompt(interactive: bool) {
 
 /// Runs the command.
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(&args.agent, &args.common).await?;
+    let services = args.common.state.open().await?;
+    let prepared = prepare(&args.agent, &args.common, services).await?;
     for warning in &prepared.skipped {
         eprintln!("warning: {warning}");
     }

@@ -177,7 +177,7 @@ impl Prepared {
 
 /// Loads `name` (an agent in `--agents`, or a path to an agent folder or `.md` file) and builds
 /// what running it needs.
-pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
+pub async fn prepare(name: &str, args: &AgentArgs, services: Services) -> anyhow::Result<Prepared> {
     let mut policies = PolicySet::builtin();
     if args.sandbox.policies.is_dir() {
         for problem in policies.load_dir(&args.sandbox.policies) {
@@ -213,7 +213,6 @@ pub async fn prepare(name: &str, args: &AgentArgs) -> anyhow::Result<Prepared> {
         toolbox(&agent, &http)?
     };
     let provider = pluto_provider::provider(model.provider, endpoint, http);
-    let services = args.state.open().await?;
     let tenant = Tenant::default_tenant();
     let memory = agent.manifest.memory.enabled.then(|| MemoryAccess {
         store: services.memory.clone(),

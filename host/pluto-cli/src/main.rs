@@ -12,6 +12,7 @@ mod chat;
 mod compose;
 mod render;
 mod run;
+mod serve;
 mod state;
 mod validate;
 
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the agents over HTTP (sessions shared through the state store).
+    Serve(serve::Args),
     /// Run an agent once on a prompt, streaming its answer and tool calls.
     Run(run::Args),
     /// Chat with an agent in the terminal.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(run::run(&args))),
         Command::Chat(args) => runtime().and_then(|rt| rt.block_on(chat::run(&args))),
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(state::migrate(&args))),

@@ -51,7 +51,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if prompt.trim().is_empty() {
         anyhow::bail!("the prompt is empty");
     }
-    let prepared = prepare(&args.agent, &args.common).await?;
+    let services = args.common.state.open().await?;
+    let prepared = prepare(&args.agent, &args.common, services).await?;
     for warning in &prepared.skipped {
         eprintln!("warning: {warning}");
     }

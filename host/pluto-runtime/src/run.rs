@@ -250,37 +250,51 @@ async fn call_tools(
     ctx: &ToolContext,
     parallel: usize,
 ) -> Vec<Message> {
+    // The futures are made up front (not in a `map` closure over the stream), so that the
+    // run's future is `Send` for every lifetime and can be spawned by a server.
+    let calls: Vec<_> = calls
+        .iter()
+        .map(|call| call_tool(call, turn, tools, events, ctx))
+        .collect();
     futures::stream::iter(calls)
-        .map(|call| async move {
-            events.emit(Event::ToolStarted {
-                turn,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-            });
-            let started = Instant::now();
-            let ToolResult {
-                content,
-                details,
-                is_error,
-            } = tools.call(call, ctx).await;
-            events.emit(Event::ToolCompleted {
-                turn,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                content: content.clone(),
-                details,
-                is_error,
-                duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
-            });
-            Message::Tool {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                content,
-                is_error,
-            }
-        })
         .buffered(parallel.max(1))
         .collect()
         .await
+}
+
+/// Runs one tool call, with its events.
+async fn call_tool(
+    call: &ToolCall,
+    turn: u32,
+    tools: &dyn ToolExecutor,
+    events: &dyn EventSink,
+    ctx: &ToolContext,
+) -> Message {
+    events.emit(Event::ToolStarted {
+        turn,
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+    });
+    let started = Instant::now();
+    let ToolResult {
+        content,
+        details,
+        is_error,
+    } = tools.call(call, ctx).await;
+    events.emit(Event::ToolCompleted {
+        turn,
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        content: content.clone(),
+        details,
+        is_error,
+        duration_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+    });
+    Message::Tool {
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        content,
+        is_error,
+    }
 }

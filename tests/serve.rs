@@ -1,0 +1,213 @@
+//! End-to-end tests of `pluto serve`: the real binary, a stand-in provider, real state stores.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use pluto_test_support::services::postgres_url;
+use pluto_test_support::{Format, StandIn, Step, scripted_model};
+use serde_json::{Value, json};
+
+/// A `pluto serve` process on a free port, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path, provider_url: &str, state: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--state", state])
+            .arg("--agents")
+            .arg(dir.join("agents"))
+            .arg("--workspace")
+            .arg(dir)
+            .current_dir(dir)
+            .env("OPENROUTER_BASE_URL", format!("{provider_url}/api/v1"))
+            .env("OPENROUTER_API_KEY", "sk-or-test")
+            .env_remove("PLUTO_STATE")
+            .env_remove("PLUTO_BIND")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pluto serve");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("pluto serve exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/greeter.md"),
+        "---\npaf: 1\nname: greeter\ndescription: Greets\nmodel: { provider: openrouter, name: m }\n---\nGreet.\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// Answers with the user messages it was sent.
+fn echo_users(body: &Value) -> Step {
+    let users: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    Step::answer(format!(
+        "{} user message(s): {}",
+        users.len(),
+        users.join(" / ")
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_sharing_postgres_continue_each_others_sessions() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let state = postgres_url();
+    let a = Server::start(dir.path(), &model.url, &state);
+    let b = Server::start(dir.path(), &model.url, &state);
+    assert_ne!(a.url, b.url);
+    let http = reqwest::Client::new();
+
+    let first: Value = http
+        .post(format!("{}/v1/agents/greeter/runs", a.url))
+        .json(&json!({"input": "my name is Ada"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "completed", "{first}");
+    let session = first["session_id"].as_str().unwrap().to_owned();
+
+    let second: Value = http
+        .post(format!("{}/v1/agents/greeter/runs", b.url))
+        .json(&json!({"input": "what is my name?", "session_id": session}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["status"], "completed", "{second}");
+    assert_eq!(second["session_id"], session.as_str());
+    assert_eq!(
+        second["output"],
+        "2 user message(s): my name is Ada / what is my name?"
+    );
+
+    // Either server shows the whole session.
+    let on_a: Value = http
+        .get(format!("{}/v1/sessions/{session}/events", a.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = on_a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "run.completed").count(), 2);
+    let ids: Vec<u64> = on_a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    let listed: Value = http
+        .get(format!("{}/v1/agents/greeter/sessions", b.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["sessions"][0]["id"], session.as_str());
+    assert_eq!(listed["sessions"][0]["last_seq"], ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_have_one_shape_and_the_right_status() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            http.post(format!("{}/v1/agents/greeter/runs", server.url))
+                .body("{not json"),
+            400,
+            "invalid_json",
+        ),
+        (
+            http.post(format!("{}/v1/agents/greeter/runs", server.url))
+                .json(&json!({"input": 42})),
+            400,
+            "invalid_json",
+        ),
+        (
+            http.post(format!("{}/v1/agents/nobody/runs", server.url))
+                .json(&json!({"input": "hi"})),
+            404,
+            "not_found",
+        ),
+        (
+            http.post(format!("{}/v1/agents/greeter/runs", server.url))
+                .json(&json!({"input": "hi", "session_id": "../../etc"})),
+            400,
+            "invalid",
+        ),
+        (
+            http.post(format!("{}/v1/agents/greeter/runs", server.url))
+                .json(&json!({"input": "hi", "session_id": "missing"})),
+            404,
+            "not_found",
+        ),
+        (
+            http.get(format!("{}/v1/sessions/missing", server.url)),
+            404,
+            "not_found",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 3);
+    }
+    let ready = http
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    // The file state is where --state said, in the server's folder.
+    assert!(dir.path().join("state").is_dir());
+}
