@@ -18,4 +18,24 @@ if command -v rustup >/dev/null; then
   rustup toolchain install >/dev/null
 fi
 
+# The state tests use real servers: PostgreSQL and Redis on their standard local ports (started
+# here when they are installed but not running), and moto, an S3-compatible server from PyPI,
+# installed once into a virtual environment outside the clone.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  echo "starting PostgreSQL" >&2
+  (service postgresql start || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -1)" main start) >/dev/null 2>&1 || true
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  echo "starting Redis" >&2
+  (service redis-server start || redis-server --daemonize yes) >/dev/null 2>&1 || true
+fi
+venv="${PLUTO_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pluto-test-venv}"
+moto_version="5.1.18"
+if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $moto_version"; then
+  echo "installing moto $moto_version (an S3-compatible test server) into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+fi
+export PLUTO_MOTO_SERVER="$venv/bin/moto_server"
+
 cargo test --workspace --locked "$@"

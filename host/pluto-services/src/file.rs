@@ -377,7 +377,14 @@ impl SessionStore for FileStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
                 Err(e) => return Err(StoreError::backend(ctx(), e)),
             };
-            let mut reader = BufReader::new(file);
+            let mut reader = BufReader::with_capacity(64 * 1024, file);
+            // Line n holds event n, so the first `after` lines are skipped without parsing
+            // (each line's number is still checked below).
+            for _ in 0..after {
+                if reader.skip_until(b'\n').context(ctx)? == 0 {
+                    break;
+                }
+            }
             let mut out = Vec::new();
             let mut line = Vec::new();
             while out.len() < limit {
