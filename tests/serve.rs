@@ -60,6 +60,11 @@ fn project() -> tempfile::TempDir {
         "---\npaf: 1\nname: greeter\ndescription: Greets\nmodel: { provider: openrouter, name: m }\n---\nGreet.\n",
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("agents/keeper.md"),
+        "---\npaf: 1\nname: keeper\ndescription: Keeps notes\nmodel: { provider: openrouter, name: m }\nmemory: { enabled: true, scope: agent }\n---\nKeep notes.\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -210,4 +215,123 @@ async fn errors_have_one_shape_and_the_right_status() {
     assert_eq!(ready.status().as_u16(), 200);
     // The file state is where --state said, in the server's folder.
     assert!(dir.path().join("state").is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_and_memory_over_http() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+    let run: Value = http
+        .post(format!("{}/v1/agents/greeter/runs", server.url))
+        .json(&json!({"input": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = run["session_id"].as_str().unwrap();
+    let artifact = format!("{}/v1/sessions/{session}/artifacts/report.md", server.url);
+
+    for (i, body) in ["# draft\n", "# final\n"].iter().enumerate() {
+        let saved = http
+            .put(&artifact)
+            .header("content-type", "text/markdown")
+            .body(*body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status().as_u16(), 201);
+        let saved: Value = saved.json().await.unwrap();
+        assert_eq!(saved["version"], i + 1);
+    }
+    let latest = http.get(&artifact).send().await.unwrap();
+    assert_eq!(latest.headers()["content-type"], "text/markdown");
+    assert_eq!(latest.headers()["x-artifact-version"], "2");
+    assert_eq!(latest.text().await.unwrap(), "# final\n");
+    let first = http
+        .get(format!("{artifact}?version=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.text().await.unwrap(), "# draft\n");
+    let listed: Value = http
+        .get(format!("{}/v1/sessions/{session}/artifacts", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["artifacts"][0]["name"], "report.md");
+    assert_eq!(listed["artifacts"][0]["version"], 2);
+    assert!(
+        listed["artifacts"][0].get("blob").is_none(),
+        "storage keys stay inside"
+    );
+    let hostile = http
+        .put(format!(
+            "{}/v1/sessions/{session}/artifacts/..%2Fescape",
+            server.url
+        ))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hostile.status().as_u16(), 400);
+    let gone = http.delete(&artifact).send().await.unwrap();
+    assert_eq!(gone.status().as_u16(), 204);
+    assert_eq!(
+        http.get(&artifact).send().await.unwrap().status().as_u16(),
+        404
+    );
+
+    let added = http
+        .post(format!("{}/v1/memory", server.url))
+        .json(&json!({"agent": "keeper", "text": "Releases ship on Tuesdays"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    let entry: Value = added.json().await.unwrap();
+    assert_eq!(entry["scope"], "agent:keeper");
+    let hits: Value = http
+        .get(format!(
+            "{}/v1/memory?agent=keeper&q=when+do+releases+ship",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hits["hits"][0]["entry"]["text"],
+        "Releases ship on Tuesdays"
+    );
+    let no_memory = http
+        .get(format!("{}/v1/memory?agent=greeter&q=x", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_memory.status().as_u16(), 400);
+    let id = entry["id"].as_str().unwrap();
+    let deleted = http
+        .delete(format!("{}/v1/memory/{id}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let hits: Value = http
+        .get(format!("{}/v1/memory?agent=keeper&q=releases", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hits["hits"], json!([]));
 }

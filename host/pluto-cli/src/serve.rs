@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use pluto_core::{Event, Usage};
 use pluto_runtime::{Outcome, Recorded};
-use pluto_services::{Page, Services, SessionId, StoreError};
+use pluto_services::{ArtifactVersion, Page, Scope, Services, SessionId, StoreError, Tenant};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -26,7 +26,9 @@ use crate::compose::{AgentArgs, Prepared, prepare};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Routes: GET /healthz, GET /readyz, POST /v1/agents/{agent}/runs {\"input\", \"session_id\"?}, \
-GET /v1/agents/{agent}/sessions, GET|DELETE /v1/sessions/{id}, GET /v1/sessions/{id}/events?after=N.\n\n\
+GET /v1/agents/{agent}/sessions, GET|DELETE /v1/sessions/{id}, GET /v1/sessions/{id}/events?after=N, \
+GET /v1/sessions/{id}/artifacts, GET|PUT|DELETE /v1/sessions/{id}/artifacts/{name}[?version=N], \
+GET /v1/memory?agent=A&q=WORDS (or ?scope=user:ID), POST /v1/memory, DELETE /v1/memory/{id}.\n\n\
 Several instances may share one --state postgres://… (or redis://…): any of them continues any session."
 )]
 pub struct Args {
@@ -96,6 +98,17 @@ fn router(app: Shared) -> Router {
         .route("/v1/agents/{agent}/sessions", get(list_sessions))
         .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
         .route("/v1/sessions/{id}/events", get(session_events))
+        .route("/v1/sessions/{id}/artifacts", get(list_artifacts))
+        .route(
+            "/v1/sessions/{id}/artifacts/{name}",
+            get(get_artifact).put(put_artifact).delete(delete_artifact),
+        )
+        .route(
+            "/v1/sessions/{id}/artifacts/{name}/versions",
+            get(artifact_versions),
+        )
+        .route("/v1/memory", get(search_memory).post(add_memory))
+        .route("/v1/memory/{id}", axum::routing::delete(delete_memory))
         .with_state(app)
 }
 
@@ -278,7 +291,7 @@ async fn list_sessions(
 
 async fn get_session(State(app): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = session_id(&id)?;
-    let tenant = pluto_services::Tenant::default_tenant();
+    let tenant = tenant();
     let session = app.services.sessions.get(&tenant, &id).await?;
     Ok(Json(json!(session)))
 }
@@ -288,7 +301,7 @@ async fn delete_session(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = session_id(&id)?;
-    let tenant = pluto_services::Tenant::default_tenant();
+    let tenant = tenant();
     app.services.delete_session(&tenant, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -307,7 +320,7 @@ async fn session_events(
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
     let id = session_id(&id)?;
-    let tenant = pluto_services::Tenant::default_tenant();
+    let tenant = tenant();
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let events = app
         .services
@@ -324,4 +337,213 @@ async fn session_events(
         })
         .collect();
     Ok(Json(json!({"events": names})))
+}
+
+fn tenant() -> Tenant {
+    Tenant::default_tenant()
+}
+
+async fn list_artifacts(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = session_id(&id)?;
+    let artifacts = app.services.artifacts.list(&tenant(), &id).await?;
+    Ok(Json(
+        json!({"artifacts": artifacts.iter().map(artifact_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// An artifact version as clients see it (where its bytes are is the server's business).
+fn artifact_json(v: &ArtifactVersion) -> Value {
+    json!({"name": v.name, "version": v.version, "size": v.size,
+           "content_type": v.content_type, "created_at": v.created_at})
+}
+
+async fn artifact_versions(
+    State(app): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id = session_id(&id)?;
+    app.services.sessions.get(&tenant(), &id).await?;
+    let versions = app
+        .services
+        .artifacts
+        .versions(&tenant(), &id, &name)
+        .await?;
+    Ok(Json(
+        json!({"versions": versions.iter().map(artifact_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    #[serde(default)]
+    version: Option<u32>,
+}
+
+async fn get_artifact(
+    State(app): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Response> {
+    let id = session_id(&id)?;
+    app.services.sessions.get(&tenant(), &id).await?;
+    let (meta, stream) = app
+        .services
+        .artifacts
+        .load(&tenant(), &id, &name, q.version)
+        .await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, meta.content_type.clone()),
+            (axum::http::header::CONTENT_LENGTH, meta.size.to_string()),
+            (
+                axum::http::HeaderName::from_static("x-artifact-version"),
+                meta.version.to_string(),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn put_artifact(
+    State(app): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    use futures::TryStreamExt;
+    let id = session_id(&id)?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    let saved = app
+        .services
+        .artifacts
+        .save(&tenant(), &id, &name, &content_type, Box::pin(stream))
+        .await?;
+    Ok((StatusCode::CREATED, Json(artifact_json(&saved))))
+}
+
+async fn delete_artifact(
+    State(app): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id = session_id(&id)?;
+    app.services.sessions.get(&tenant(), &id).await?;
+    app.services.artifacts.delete(&tenant(), &id, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct MemoryQuery {
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: usize,
+}
+
+impl App {
+    /// The memory scope a request names: `scope=KIND:ID`, or the scope of `agent`'s manifest.
+    async fn memory_scope(
+        &self,
+        agent: Option<&str>,
+        scope: Option<&str>,
+        session: Option<&str>,
+    ) -> ApiResult<Scope> {
+        let invalid = |m: String| ApiError(StatusCode::BAD_REQUEST, "invalid", m);
+        match (scope, agent) {
+            (Some(scope), _) => {
+                Scope::try_from(scope.to_owned()).map_err(|e| invalid(e.to_string()))
+            }
+            (None, Some(agent)) => {
+                let prepared = self.agent(agent).await?;
+                let access = prepared.memory.as_ref().ok_or_else(|| {
+                    invalid(format!(
+                        "agent `{agent}` has no memory (memory.enabled is off)"
+                    ))
+                })?;
+                access.scope(session).map_err(invalid)
+            }
+            (None, None) => Err(invalid("name `agent` or `scope`".into())),
+        }
+    }
+}
+
+async fn search_memory(
+    State(app): State<Shared>,
+    Query(q): Query<MemoryQuery>,
+) -> ApiResult<Json<Value>> {
+    let scope = app
+        .memory_scope(q.agent.as_deref(), q.scope.as_deref(), q.session.as_deref())
+        .await?;
+    let memory = &app.services.memory;
+    match q.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(query) => {
+            let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
+            let hits = memory.search(&tenant(), &scope, query, limit).await?;
+            Ok(Json(json!({"hits": hits})))
+        }
+        None => {
+            let listing = memory
+                .list(&tenant(), &scope, &Page::first(q.limit))
+                .await?;
+            Ok(Json(
+                json!({"entries": listing.items, "next": listing.next}),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMemory {
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
+    text: String,
+    #[serde(default)]
+    metadata: Value,
+}
+
+async fn add_memory(
+    State(app): State<Shared>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let new: NewMemory = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+    let scope = app
+        .memory_scope(
+            new.agent.as_deref(),
+            new.scope.as_deref(),
+            new.session.as_deref(),
+        )
+        .await?;
+    let entry = app
+        .services
+        .memory
+        .add(&tenant(), &scope, &new.text, new.metadata)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(entry))))
+}
+
+async fn delete_memory(State(app): State<Shared>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app.services.memory.delete(&tenant(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

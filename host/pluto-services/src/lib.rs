@@ -94,16 +94,20 @@ fn file_path(url: &str) -> Option<PathBuf> {
     (!url.contains("://")).then(|| PathBuf::from(url))
 }
 
+/// The stores a state URL names, the folder for artifact bytes, and a description.
+type Backends = (
+    Arc<dyn SessionStore>,
+    Arc<dyn MemoryStore>,
+    Arc<dyn ArtifactIndex>,
+    PathBuf,
+    String,
+);
+
 /// Opens the services `config` describes, running migrations where there are any.
 pub async fn open(config: &StateConfig) -> Result<Services> {
     let state = config.state.as_str();
-    let (sessions, memory, index, files, describe): (
-        Arc<dyn SessionStore>,
-        Arc<dyn MemoryStore>,
-        Arc<dyn ArtifactIndex>,
-        PathBuf,
-        String,
-    ) = if let Some(root) = file_path(state) {
+    let (sessions, memory, index, files, describe): Backends = if let Some(root) = file_path(state)
+    {
         let store = Arc::new(FileStore::new(&root));
         let describe = format!("files in {}", root.display());
         (store.clone(), store.clone(), store, root, describe)

@@ -76,3 +76,36 @@ async fn migrations_run_once() {
     let again = PgStore::connect_only(&url, 2).await.unwrap();
     assert_eq!(again.migrate().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn redis_ttl_expires_idle_sessions() {
+    use pluto_services::{NewSession, Page, SessionStore, StoreError, Tenant};
+    let store = RedisStore::connect(&format!("{}&ttl=1", redis_url()))
+        .await
+        .unwrap();
+    let tenant = Tenant::new("ephemeral").unwrap();
+    let new = || NewSession {
+        agent: "a".into(),
+        ..NewSession::default()
+    };
+    let id = store.create(&tenant, new()).await.unwrap().id;
+    store
+        .append(&tenant, &id, 0, &[serde_json::json!({"n": 1})])
+        .await
+        .unwrap();
+    assert_eq!(store.get(&tenant, &id).await.unwrap().last_seq, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert!(matches!(
+        store.get(&tenant, &id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.events(&tenant, &id, 0, 10).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let listed = store.list(&tenant, None, &Page::first(10)).await.unwrap();
+    assert!(
+        listed.items.is_empty(),
+        "expired sessions leave the listing"
+    );
+}
