@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::artifact::{ArtifactIndex, ArtifactVersion};
 use crate::error::{Context, Result, StoreError};
 use crate::ids::{SessionId, Tenant, check_id, new_id};
-use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope, bm25, check_text};
+use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope, bm25};
 use crate::session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent};
 use crate::time::Timestamp;
 
@@ -207,24 +207,18 @@ impl SessionStore for FileStore {
                 }
                 Err(e) => return Err(StoreError::backend(format!("creating session {id}"), e)),
             }
+            let session = Session::created(id.clone(), new, Timestamp::now());
             let file = SessionFile {
                 id: id.clone(),
-                agent: new.agent,
-                created_at: Timestamp::now(),
-                metadata: new.metadata,
+                agent: session.agent.clone(),
+                created_at: session.created_at,
+                metadata: session.metadata.clone(),
             };
             let mut json = serde_json::to_vec_pretty(&file).expect("a session serializes");
             json.push(b'\n');
             write_atomic(&dir.join("session.json"), &json)
                 .context(|| format!("writing session {id}"))?;
-            Ok(Session {
-                id: file.id,
-                agent: file.agent,
-                created_at: file.created_at,
-                updated_at: file.created_at,
-                last_seq: 0,
-                metadata: file.metadata,
-            })
+            Ok(session)
         })
         .await
     }
@@ -465,15 +459,8 @@ impl MemoryStore for FileStore {
         text: &str,
         metadata: Value,
     ) -> Result<MemoryEntry> {
-        check_text(text)?;
         let path = self.memory_file(tenant, scope);
-        let entry = MemoryEntry {
-            id: new_id(),
-            scope: scope.clone(),
-            text: text.to_owned(),
-            metadata,
-            created_at: Timestamp::now(),
-        };
+        let entry = MemoryEntry::new(scope, text, metadata)?;
         self.blocking(move |_| {
             let line = MemoryLine::Add(entry);
             append_line(&path, &line).context(|| "adding a memory entry".to_owned())?;

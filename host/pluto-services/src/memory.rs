@@ -102,6 +102,20 @@ pub struct MemoryEntry {
     pub created_at: Timestamp,
 }
 
+impl MemoryEntry {
+    /// A new entry of `scope` (its text checked), with a fresh id, added now.
+    pub fn new(scope: &Scope, text: &str, metadata: Value) -> Result<MemoryEntry> {
+        check_text(text)?;
+        Ok(MemoryEntry {
+            id: crate::ids::new_id(),
+            scope: scope.clone(),
+            text: text.to_owned(),
+            metadata,
+            created_at: Timestamp::now(),
+        })
+    }
+}
+
 /// A search result: an entry and how well it matched (higher is better).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -115,7 +129,7 @@ pub struct Hit {
 pub const MAX_TEXT: usize = 64 * 1024;
 
 /// Checks an entry's text.
-pub(crate) fn check_text(text: &str) -> Result<()> {
+fn check_text(text: &str) -> Result<()> {
     if text.trim().is_empty() {
         return Err(StoreError::Invalid("memory text is empty".into()));
     }

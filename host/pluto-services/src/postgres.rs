@@ -14,8 +14,8 @@ use sqlx::{Executor, Row};
 
 use crate::artifact::{ArtifactIndex, ArtifactVersion};
 use crate::error::{Context, Result, StoreError};
-use crate::ids::{SessionId, Tenant, check_id, new_id};
-use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope, check_text};
+use crate::ids::{SessionId, Tenant, check_id};
+use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope};
 use crate::redact;
 use crate::session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent};
 use crate::time::Timestamp;
@@ -155,7 +155,7 @@ fn not_found(id: &SessionId) -> StoreError {
 impl SessionStore for PgStore {
     async fn create(&self, tenant: &Tenant, new: NewSession) -> Result<Session> {
         check_id("agent name", &new.agent)?;
-        let id = new.id.unwrap_or_else(SessionId::generate);
+        let id = new.id.clone().unwrap_or_else(SessionId::generate);
         let now = Timestamp::now();
         let metadata = (!new.metadata.is_null()).then_some(&new.metadata);
         let inserted = sqlx::query(
@@ -173,14 +173,7 @@ impl SessionStore for PgStore {
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("session {id} already exists")));
         }
-        Ok(Session {
-            id,
-            agent: new.agent,
-            created_at: now,
-            updated_at: now,
-            last_seq: 0,
-            metadata: new.metadata,
-        })
+        Ok(Session::created(id, new, now))
     }
 
     async fn get(&self, tenant: &Tenant, id: &SessionId) -> Result<Session> {
@@ -212,14 +205,8 @@ impl SessionStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .context(|| "listing sessions".to_owned())?;
-        let mut items = rows.iter().map(session_from).collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|s| s.id.to_string())
-        } else {
-            None
-        };
-        Ok(Listing { items, next })
+        let items = rows.iter().map(session_from).collect::<Result<Vec<_>>>()?;
+        Ok(Listing::from_overfetch(items, size, |s| s.id.to_string()))
     }
 
     async fn delete(&self, tenant: &Tenant, id: &SessionId) -> Result<()> {
@@ -351,14 +338,7 @@ impl MemoryStore for PgStore {
         text: &str,
         metadata: Value,
     ) -> Result<MemoryEntry> {
-        check_text(text)?;
-        let entry = MemoryEntry {
-            id: new_id(),
-            scope: scope.clone(),
-            text: text.to_owned(),
-            metadata,
-            created_at: Timestamp::now(),
-        };
+        let entry = MemoryEntry::new(scope, text, metadata)?;
         sqlx::query(
             "INSERT INTO pluto_memory (tenant, id, scope, text, metadata, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -429,14 +409,8 @@ impl MemoryStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .context(|| "listing memory".to_owned())?;
-        let mut items = rows.iter().map(entry_from).collect::<Result<Vec<_>>>()?;
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|e| e.id.clone())
-        } else {
-            None
-        };
-        Ok(Listing { items, next })
+        let items = rows.iter().map(entry_from).collect::<Result<Vec<_>>>()?;
+        Ok(Listing::from_overfetch(items, size, |e| e.id.clone()))
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<()> {

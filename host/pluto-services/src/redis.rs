@@ -145,7 +145,7 @@ fn parse(url: &str) -> Result<(String, String, Option<u64>)> {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, tenant: &Tenant, new: NewSession) -> Result<Session> {
-        let id = new.id.unwrap_or_else(SessionId::generate);
+        let id = new.id.clone().unwrap_or_else(SessionId::generate);
         check_id("agent name", &new.agent)?;
         let key = self.key(tenant, &id);
         let now = Timestamp::now();
@@ -172,14 +172,7 @@ impl SessionStore for RedisStore {
             0,
         );
         pipe.query_async::<()>(&mut conn).await.context(ctx)?;
-        Ok(Session {
-            id,
-            agent: new.agent,
-            created_at: now,
-            updated_at: now,
-            last_seq: 0,
-            metadata: new.metadata,
-        })
+        Ok(Session::created(id, new, now))
     }
 
     async fn get(&self, tenant: &Tenant, id: &SessionId) -> Result<Session> {
@@ -238,13 +231,7 @@ impl SessionStore for RedisStore {
                 break;
             }
         }
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|s| s.id.to_string())
-        } else {
-            None
-        };
-        Ok(Listing { items, next })
+        Ok(Listing::from_overfetch(items, size, |s| s.id.to_string()))
     }
 
     async fn delete(&self, tenant: &Tenant, id: &SessionId) -> Result<()> {

@@ -26,6 +26,20 @@ pub struct Session {
     pub metadata: Value,
 }
 
+impl Session {
+    /// The session `new` describes, just created with `id` at `now`.
+    pub(crate) fn created(id: SessionId, new: NewSession, now: Timestamp) -> Session {
+        Session {
+            id,
+            agent: new.agent,
+            created_at: now,
+            updated_at: now,
+            last_seq: 0,
+            metadata: new.metadata,
+        }
+    }
+}
+
 /// What a new session starts with.
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {
@@ -85,6 +99,24 @@ pub struct Listing<T> {
     pub items: Vec<T>,
     /// The cursor of the next page, if there is one.
     pub next: Option<String>,
+}
+
+impl<T> Listing<T> {
+    /// A page from `items` fetched with one extra beyond `size`: the extra one, if it came,
+    /// says there is a next page, which starts after the last item kept.
+    pub(crate) fn from_overfetch(
+        mut items: Vec<T>,
+        size: usize,
+        key: impl Fn(&T) -> String,
+    ) -> Self {
+        let next = if items.len() > size {
+            items.truncate(size);
+            items.last().map(key)
+        } else {
+            None
+        };
+        Listing { items, next }
+    }
 }
 
 /// Sessions and their event logs, per tenant.
