@@ -860,7 +860,7 @@ async fn migrate_reports_what_it_did() {
     let first = output(cmd).await;
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     assert!(
-        text(&first.stderr).contains("1 migration(s) applied"),
+        text(&first.stderr).contains("2 migration(s) applied"),
         "{}",
         text(&first.stderr)
     );

@@ -18,7 +18,7 @@ use crate::memory::{MemoryStore, Scope};
 use crate::session::{NewSession, Page, SessionStore, all_events};
 
 /// Two fresh tenants.
-fn tenants() -> (Tenant, Tenant) {
+fn two_tenants() -> (Tenant, Tenant) {
     let run = uuid::Uuid::now_v7().simple().to_string();
     (
         Tenant::new(format!("a{run}")).expect("tenant"),
@@ -39,7 +39,7 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 /// Sessions: create, get, list, delete, append with optimistic concurrency, read from a number.
 pub async fn sessions(store: Arc<dyn SessionStore>) {
-    let (a, b) = tenants();
+    let (a, b) = two_tenants();
     store.ping().await.expect("ping");
 
     // create and get
@@ -235,7 +235,7 @@ pub async fn sessions(store: Arc<dyn SessionStore>) {
 
 /// Memory: add, ranked search, list newest first, delete, per tenant and scope.
 pub async fn memory(store: Arc<dyn MemoryStore>) {
-    let (a, b) = tenants();
+    let (a, b) = two_tenants();
     let alice = Scope::new("user", "alice").unwrap();
     let bob = Scope::new("user", "bob").unwrap();
     let tea = store
@@ -366,7 +366,7 @@ pub async fn memory(store: Arc<dyn MemoryStore>) {
 /// Artifacts: versions, streaming, per-tenant limit, deletion. `artifacts` must allow at most
 /// `limit` bytes per tenant, with `limit` at least 20 MiB.
 pub async fn artifacts(sessions: Arc<dyn SessionStore>, artifacts: &ArtifactStore, limit: u64) {
-    let (a, b) = tenants();
+    let (a, b) = two_tenants();
     let s = sessions
         .create(&a, new("writer"))
         .await
@@ -530,4 +530,78 @@ pub async fn artifacts(sessions: Arc<dyn SessionStore>, artifacts: &ArtifactStor
     ));
     assert!(is_not_found(artifacts.delete(&a, &s, "data.bin").await));
     assert_eq!(artifacts.usage(&a).await.expect("usage"), 19);
+}
+
+/// Tenants, keys (hashed, revocable) and deployed agents.
+pub async fn tenants(store: Arc<dyn crate::tenants::TenantStore>) {
+    use crate::tenants::{AgentFiles, key_hash, new_key};
+    let (a, b) = two_tenants();
+    assert!(store.put_tenant(&a).await.expect("put"));
+    assert!(
+        !store.put_tenant(&a).await.expect("put again"),
+        "idempotent"
+    );
+    assert!(store.tenant_exists(&a).await.expect("exists"));
+    assert!(!store.tenant_exists(&b).await.expect("exists"));
+
+    let key = new_key(&a);
+    assert!(key.secret.starts_with("pk_"));
+    assert_ne!(key.record.hash, key.secret, "only the hash is stored");
+    store.add_key(&key.record).await.expect("add key");
+    let found = store
+        .find_key(&key_hash(&key.secret))
+        .await
+        .expect("find")
+        .expect("the key");
+    assert_eq!(found.tenant, a);
+    assert!(
+        store
+            .find_key(&key_hash("pk_wrong"))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        is_not_found(store.add_key(&new_key(&b).record).await),
+        "no such tenant"
+    );
+    assert!(
+        is_not_found(store.revoke_key(&b, &key.record.id).await),
+        "not b's key"
+    );
+    store.revoke_key(&a, &key.record.id).await.expect("revoke");
+    assert!(
+        store
+            .find_key(&key.record.hash)
+            .await
+            .expect("find")
+            .is_none()
+    );
+    let keys = store.keys(&a).await.expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].revoked_at.is_some());
+
+    let files: AgentFiles = [("agent.md".to_owned(), "---\npaf: 1\n---\nhi\n".to_owned())].into();
+    store
+        .put_agent(&a, "helper", &files)
+        .await
+        .expect("put agent");
+    assert_eq!(
+        store.get_agent(&a, "helper").await.expect("get"),
+        Some(files.clone())
+    );
+    assert_eq!(store.get_agent(&b, "helper").await.expect("get"), None);
+    assert_eq!(
+        store.list_agents(&a).await.expect("list"),
+        vec!["helper".to_owned()]
+    );
+    assert!(store.list_agents(&b).await.expect("list").is_empty());
+    assert!(is_not_found(store.put_agent(&b, "helper", &files).await));
+    assert!(matches!(
+        store.put_agent(&a, "../x", &files).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(is_not_found(store.delete_agent(&b, "helper").await));
+    store.delete_agent(&a, "helper").await.expect("delete");
+    assert_eq!(store.get_agent(&a, "helper").await.expect("get"), None);
 }

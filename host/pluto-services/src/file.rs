@@ -27,6 +27,7 @@ use crate::error::{Context, Result, StoreError};
 use crate::ids::{SessionId, Tenant, check_id, new_id};
 use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope, bm25};
 use crate::session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent};
+use crate::tenants::{AgentFiles, KeyRecord, TenantStore};
 use crate::time::Timestamp;
 
 /// State in a folder.
@@ -554,38 +555,53 @@ struct ArtifactFile {
 }
 
 impl FileStore {
-    /// Reads (and with `change`, rewrites) the tenant's artifact index under its lock.
-    async fn with_artifacts<T: Send + 'static>(
+    /// Reads the JSON file `dir/name.json` (default when missing) and, when `change` says so,
+    /// rewrites it atomically, all under the lock `dir/name.lock`.
+    async fn locked_json<D, T>(
         &self,
-        tenant: &Tenant,
-        change: impl FnOnce(&mut ArtifactFile) -> Result<(T, bool)> + Send + 'static,
-    ) -> Result<T> {
-        let dir = self.tenant_dir(tenant);
+        dir: PathBuf,
+        name: &'static str,
+        change: impl FnOnce(&mut D) -> Result<(T, bool)> + Send + 'static,
+    ) -> Result<T>
+    where
+        D: Default + Serialize + serde::de::DeserializeOwned,
+        T: Send + 'static,
+    {
         self.blocking(move |_| {
-            let ctx = || "updating the artifact index".to_owned();
+            let ctx = || format!("updating {name}.json");
             fs::create_dir_all(&dir).context(ctx)?;
             let lock = OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(dir.join("artifacts.lock"))
+                .open(dir.join(format!("{name}.lock")))
                 .context(ctx)?;
             lock.lock().context(ctx)?;
-            let path = dir.join("artifacts.json");
-            let mut index: ArtifactFile = match fs::read(&path) {
+            let path = dir.join(format!("{name}.json"));
+            let mut data: D = match fs::read(&path) {
                 Ok(bytes) => serde_json::from_slice(&bytes).context(ctx)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => ArtifactFile::default(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => D::default(),
                 Err(e) => return Err(StoreError::backend(ctx(), e)),
             };
-            let (out, changed) = change(&mut index)?;
+            let (out, changed) = change(&mut data)?;
             if changed {
-                let mut json = serde_json::to_vec_pretty(&index).context(ctx)?;
+                let mut json = serde_json::to_vec_pretty(&data).context(ctx)?;
                 json.push(b'\n');
                 write_atomic(&path, &json).context(ctx)?;
             }
             Ok(out)
         })
         .await
+    }
+
+    /// Reads (and with `change`, rewrites) the tenant's artifact index under its lock.
+    async fn with_artifacts<T: Send + 'static>(
+        &self,
+        tenant: &Tenant,
+        change: impl FnOnce(&mut ArtifactFile) -> Result<(T, bool)> + Send + 'static,
+    ) -> Result<T> {
+        self.locked_json(self.tenant_dir(tenant), "artifacts", change)
+            .await
     }
 }
 
@@ -678,4 +694,162 @@ impl ArtifactIndex for FileStore {
 
 fn all_versions(index: &ArtifactFile) -> impl Iterator<Item = &ArtifactVersion> {
     index.sessions.values().flat_map(|s| s.values().flatten())
+}
+
+/// `tenants.json`: every tenant and key (keys hashed).
+#[derive(Default, Serialize, Deserialize)]
+struct TenantsFile {
+    tenants: std::collections::BTreeMap<Tenant, Timestamp>,
+    keys: Vec<KeyRecord>,
+}
+
+impl FileStore {
+    async fn with_tenants<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut TenantsFile) -> Result<(T, bool)> + Send + 'static,
+    ) -> Result<T> {
+        self.locked_json(self.root.to_path_buf(), "tenants", change)
+            .await
+    }
+
+    fn agent_file(&self, tenant: &Tenant, name: &str) -> Result<PathBuf> {
+        check_id("agent name", name)?;
+        Ok(self
+            .tenant_dir(tenant)
+            .join("agents")
+            .join(format!("{name}.json")))
+    }
+}
+
+fn no_tenant(tenant: &Tenant) -> StoreError {
+    StoreError::not_found(format!("tenant {tenant}"))
+}
+
+#[async_trait]
+impl TenantStore for FileStore {
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<bool> {
+        let tenant = tenant.clone();
+        self.with_tenants(move |file| {
+            let created = !file.tenants.contains_key(&tenant);
+            if created {
+                file.tenants.insert(tenant, Timestamp::now());
+            }
+            Ok((created, created))
+        })
+        .await
+    }
+
+    async fn tenant_exists(&self, tenant: &Tenant) -> Result<bool> {
+        let tenant = tenant.clone();
+        self.with_tenants(move |file| Ok((file.tenants.contains_key(&tenant), false)))
+            .await
+    }
+
+    async fn add_key(&self, key: &KeyRecord) -> Result<()> {
+        let key = key.clone();
+        self.with_tenants(move |file| {
+            if !file.tenants.contains_key(&key.tenant) {
+                return Err(no_tenant(&key.tenant));
+            }
+            file.keys.push(key);
+            Ok(((), true))
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, tenant: &Tenant, id: &str) -> Result<()> {
+        let (tenant, id) = (tenant.clone(), id.to_owned());
+        self.with_tenants(move |file| {
+            let key = file
+                .keys
+                .iter_mut()
+                .find(|k| k.tenant == tenant && k.id == id && k.revoked_at.is_none())
+                .ok_or_else(|| StoreError::not_found(format!("key {id}")))?;
+            key.revoked_at = Some(Timestamp::now());
+            Ok(((), true))
+        })
+        .await
+    }
+
+    async fn find_key(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        let hash = hash.to_owned();
+        self.with_tenants(move |file| {
+            let found = file
+                .keys
+                .iter()
+                .find(|k| k.hash == hash && k.revoked_at.is_none())
+                .cloned();
+            Ok((found, false))
+        })
+        .await
+    }
+
+    async fn keys(&self, tenant: &Tenant) -> Result<Vec<KeyRecord>> {
+        let tenant = tenant.clone();
+        self.with_tenants(move |file| {
+            let keys = file.keys.iter().filter(|k| k.tenant == tenant).cloned();
+            Ok((keys.collect(), false))
+        })
+        .await
+    }
+
+    async fn put_agent(&self, tenant: &Tenant, name: &str, files: &AgentFiles) -> Result<()> {
+        if !self.tenant_exists(tenant).await? {
+            return Err(no_tenant(tenant));
+        }
+        let path = self.agent_file(tenant, name)?;
+        let json = serde_json::to_vec_pretty(files).context(|| "encoding an agent".to_owned())?;
+        self.blocking(move |_| {
+            write_atomic(&path, &json).context(|| format!("writing {}", path.display()))
+        })
+        .await
+    }
+
+    async fn get_agent(&self, tenant: &Tenant, name: &str) -> Result<Option<AgentFiles>> {
+        let path = self.agent_file(tenant, name)?;
+        self.blocking(move |_| match fs::read(&path) {
+            Ok(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).context(|| format!("reading {}", path.display()))?,
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::backend(
+                format!("reading {}", path.display()),
+                e,
+            )),
+        })
+        .await
+    }
+
+    async fn list_agents(&self, tenant: &Tenant) -> Result<Vec<String>> {
+        let dir = self.tenant_dir(tenant).join("agents");
+        self.blocking(move |_| {
+            let mut names: Vec<String> = match fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_str()?.strip_suffix(".json")?.to_owned();
+                        check_id("agent name", &name).ok().map(|()| name)
+                    })
+                    .collect(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(StoreError::backend("listing agents", e)),
+            };
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, tenant: &Tenant, name: &str) -> Result<()> {
+        let path = self.agent_file(tenant, name)?;
+        let name = name.to_owned();
+        self.blocking(move |_| match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::not_found(format!("agent `{name}`")))
+            }
+            Err(e) => Err(StoreError::backend(format!("deleting agent `{name}`"), e)),
+        })
+        .await
+    }
 }

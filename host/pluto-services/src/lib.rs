@@ -5,6 +5,8 @@
 //! |---|---|---|---|---|
 //! | `file://PATH` (default `./.pluto`) | files | files | files | files |
 //! | `postgres://…` | PostgreSQL | PostgreSQL | PostgreSQL | `--artifacts` (default: files) |
+//!
+//! Tenants, API keys and deployed agents are kept beside memory.
 //! | `redis://…` | Redis | files (`--data`) | files (`--data`) | `--artifacts` (default: files) |
 //!
 //! Artifact bytes go where `--artifacts` points: `file://PATH` or `s3://BUCKET/PREFIX?endpoint=…`.
@@ -18,6 +20,7 @@ mod memory;
 mod postgres;
 mod redis;
 mod session;
+mod tenants;
 mod time;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +38,7 @@ pub use memory::{Hit, MAX_TEXT, MemoryEntry, MemoryStore, Scope, bm25};
 pub use postgres::PgStore;
 pub use redis::RedisStore;
 pub use session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent, all_events};
+pub use tenants::{AgentFiles, KeyRecord, NewKey, TenantStore, key_hash, new_key};
 pub use time::Timestamp;
 
 /// The three services, as one instance of Pluto uses them.
@@ -46,6 +50,8 @@ pub struct Services {
     pub memory: Arc<dyn MemoryStore>,
     /// Artifacts.
     pub artifacts: Arc<ArtifactStore>,
+    /// Tenants, API keys and deployed agents.
+    pub tenants: Arc<dyn TenantStore>,
     /// Where the state is, for messages (passwords removed).
     pub describe: String,
 }
@@ -99,6 +105,7 @@ type Backends = (
     Arc<dyn SessionStore>,
     Arc<dyn MemoryStore>,
     Arc<dyn ArtifactIndex>,
+    Arc<dyn TenantStore>,
     PathBuf,
     String,
 );
@@ -106,31 +113,46 @@ type Backends = (
 /// Opens the services `config` describes, running migrations where there are any.
 pub async fn open(config: &StateConfig) -> Result<Services> {
     let state = config.state.as_str();
-    let (sessions, memory, index, files, describe): Backends = if let Some(root) = file_path(state)
-    {
-        let store = Arc::new(FileStore::new(&root));
-        let describe = format!("files in {}", root.display());
-        (store.clone(), store.clone(), store, root, describe)
-    } else if state.starts_with("postgres://") || state.starts_with("postgresql://") {
-        let store = Arc::new(PgStore::connect(state, config.max_connections).await?);
-        let describe = format!("PostgreSQL at {}", postgres_host(state));
-        (
-            store.clone(),
-            store.clone(),
-            store,
-            config.data.clone(),
-            describe,
-        )
-    } else if state.starts_with("redis://") || state.starts_with("rediss://") {
-        let redis = Arc::new(RedisStore::connect(state).await?);
-        let files = Arc::new(FileStore::new(&config.data));
-        let describe = format!("Redis (sessions) and files in {}", config.data.display());
-        (redis, files.clone(), files, config.data.clone(), describe)
-    } else {
-        return Err(StoreError::Invalid(format!(
-            "state URL `{state}` is not file://PATH, postgres://… or redis://…"
-        )));
-    };
+    let (sessions, memory, index, tenants, files, describe): Backends =
+        if let Some(root) = file_path(state) {
+            let store = Arc::new(FileStore::new(&root));
+            let describe = format!("files in {}", root.display());
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+                root,
+                describe,
+            )
+        } else if state.starts_with("postgres://") || state.starts_with("postgresql://") {
+            let store = Arc::new(PgStore::connect(state, config.max_connections).await?);
+            let describe = format!("PostgreSQL at {}", postgres_host(state));
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+                config.data.clone(),
+                describe,
+            )
+        } else if state.starts_with("redis://") || state.starts_with("rediss://") {
+            let redis = Arc::new(RedisStore::connect(state).await?);
+            let files = Arc::new(FileStore::new(&config.data));
+            let describe = format!("Redis (sessions) and files in {}", config.data.display());
+            (
+                redis,
+                files.clone(),
+                files.clone(),
+                files,
+                config.data.clone(),
+                describe,
+            )
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "state URL `{state}` is not file://PATH, postgres://… or redis://…"
+            )));
+        };
     sessions.ping().await?;
     let blobs = blob_store(config.artifacts.as_deref(), &files)?;
     let artifacts = Arc::new(ArtifactStore::new(
@@ -143,6 +165,7 @@ pub async fn open(config: &StateConfig) -> Result<Services> {
         sessions,
         memory,
         artifacts,
+        tenants,
         describe,
     })
 }

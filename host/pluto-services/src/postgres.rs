@@ -18,6 +18,7 @@ use crate::ids::{SessionId, Tenant, check_id};
 use crate::memory::{Hit, MemoryEntry, MemoryStore, Scope};
 use crate::redact;
 use crate::session::{Listing, NewSession, Page, Session, SessionStore, StoredEvent};
+use crate::tenants::{AgentFiles, KeyRecord, TenantStore};
 use crate::time::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -565,5 +566,146 @@ impl ArtifactIndex for PgStore {
             .context(ctx)?;
         tx.commit().await.context(ctx)?;
         Ok(removed)
+    }
+}
+
+fn key_from(row: &sqlx::postgres::PgRow) -> Result<KeyRecord> {
+    let ctx = || "reading a key row".to_owned();
+    Ok(KeyRecord {
+        id: row.try_get("id").context(ctx)?,
+        tenant: Tenant::new(row.try_get::<String, _>("tenant").context(ctx)?)?,
+        hash: row.try_get("hash").context(ctx)?,
+        created_at: Timestamp(row.try_get("created_ms").context(ctx)?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_ms")
+            .context(ctx)?
+            .map(Timestamp),
+    })
+}
+
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO pluto_tenants (tenant, created_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await
+        .context(|| format!("creating tenant {tenant}"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn tenant_exists(&self, tenant: &Tenant) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT created_ms FROM pluto_tenants WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .context(|| format!("reading tenant {tenant}"))?;
+        Ok(found.is_some())
+    }
+
+    async fn add_key(&self, key: &KeyRecord) -> Result<()> {
+        if !self.tenant_exists(&key.tenant).await? {
+            return Err(StoreError::not_found(format!("tenant {}", key.tenant)));
+        }
+        sqlx::query(
+            "INSERT INTO pluto_keys (id, tenant, hash, created_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.id)
+        .bind(key.tenant.as_str())
+        .bind(&key.hash)
+        .bind(key.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .context(|| "storing a key".to_owned())?;
+        Ok(())
+    }
+
+    async fn revoke_key(&self, tenant: &Tenant, id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE pluto_keys SET revoked_ms = $3 WHERE tenant = $1 AND id = $2 AND revoked_ms IS NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await
+        .context(|| "revoking a key".to_owned())?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("key {id}")));
+        }
+        Ok(())
+    }
+
+    async fn find_key(&self, hash: &str) -> Result<Option<KeyRecord>> {
+        let row = sqlx::query("SELECT * FROM pluto_keys WHERE hash = $1 AND revoked_ms IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| "looking up a key".to_owned())?;
+        row.as_ref().map(key_from).transpose()
+    }
+
+    async fn keys(&self, tenant: &Tenant) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM pluto_keys WHERE tenant = $1 ORDER BY created_ms")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .context(|| "listing keys".to_owned())?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn put_agent(&self, tenant: &Tenant, name: &str, files: &AgentFiles) -> Result<()> {
+        check_id("agent name", name)?;
+        if !self.tenant_exists(tenant).await? {
+            return Err(StoreError::not_found(format!("tenant {tenant}")));
+        }
+        sqlx::query(
+            "INSERT INTO pluto_agents (tenant, name, files, updated_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant, name) DO UPDATE SET files = $3, updated_ms = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(name)
+        .bind(sqlx::types::Json(files))
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await
+        .context(|| format!("storing agent `{name}`"))?;
+        Ok(())
+    }
+
+    async fn get_agent(&self, tenant: &Tenant, name: &str) -> Result<Option<AgentFiles>> {
+        let found: Option<sqlx::types::Json<AgentFiles>> =
+            sqlx::query_scalar("SELECT files FROM pluto_agents WHERE tenant = $1 AND name = $2")
+                .bind(tenant.as_str())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .context(|| format!("reading agent `{name}`"))?;
+        Ok(found.map(|j| j.0))
+    }
+
+    async fn list_agents(&self, tenant: &Tenant) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT name FROM pluto_agents WHERE tenant = $1 ORDER BY name")
+            .bind(tenant.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .context(|| "listing agents".to_owned())
+    }
+
+    async fn delete_agent(&self, tenant: &Tenant, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM pluto_agents WHERE tenant = $1 AND name = $2")
+            .bind(tenant.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .context(|| format!("deleting agent `{name}`"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("agent `{name}`")));
+        }
+        Ok(())
     }
 }

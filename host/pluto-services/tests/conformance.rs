@@ -109,3 +109,14 @@ async fn redis_ttl_expires_idle_sessions() {
         "expired sessions leave the listing"
     );
 }
+
+#[tokio::test]
+async fn file_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::tenants(Arc::new(FileStore::new(dir.path()))).await;
+}
+
+#[tokio::test]
+async fn postgres_tenants() {
+    conformance::tenants(postgres().await).await;
+}
