@@ -83,6 +83,8 @@ pub struct Prepared {
     pub agent: Agent,
     /// Its rendered instructions.
     pub system: String,
+    /// The `--var` values the instructions were rendered with.
+    pub vars: BTreeMap<String, String>,
     /// Its provider.
     pub provider: Arc<dyn Provider>,
     /// Its tools.
@@ -120,6 +122,33 @@ impl Prepared {
             workspace: self.workspace.clone(),
             session: None,
         }
+    }
+
+    /// The names of the agent's tools.
+    pub fn tools_names(&self) -> Vec<&str> {
+        use pluto_core::ToolExecutor;
+        self.tools
+            .definitions()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect()
+    }
+
+    /// The instructions rendered with `extra` values on top of the `--var` ones.
+    pub fn system_with(&self, extra: &BTreeMap<String, String>) -> anyhow::Result<String> {
+        if extra.is_empty() {
+            return Ok(self.system.clone());
+        }
+        let mut vars = self.vars.clone();
+        vars.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.agent
+            .instructions
+            .render(
+                &self.agent.manifest,
+                &vars,
+                &pluto_paf::instructions::today(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}: pass it in `vars`"))
     }
 
     /// Where a run in `session` is kept, and the memory it searches.
@@ -178,20 +207,56 @@ impl Prepared {
 /// Loads `name` (an agent in `--agents`, or a path to an agent folder or `.md` file) and builds
 /// what running it needs.
 pub async fn prepare(name: &str, args: &AgentArgs, services: Services) -> anyhow::Result<Prepared> {
-    let mut policies = PolicySet::builtin();
-    if args.sandbox.policies.is_dir() {
-        for problem in policies.load_dir(&args.sandbox.policies) {
-            tracing::warn!("{problem}");
-        }
-    }
+    let policies = args.sandbox.policy_set();
     let agent = load_agent(name, &args.agents, &policies)?;
-    let workspace = match &args.workspace {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("reading the current folder")?,
-    };
-    if !workspace.is_dir() {
-        bail!("the workspace {} is not a folder", workspace.display());
+    let workspace = args.workspace_dir()?;
+    build(
+        agent,
+        &policies,
+        args,
+        services,
+        Tenant::default_tenant(),
+        workspace,
+    )
+    .await
+}
+
+impl SandboxArgs {
+    /// The built-in policies and those in `--policies` (problems are logged).
+    pub fn policy_set(&self) -> PolicySet {
+        let mut policies = PolicySet::builtin();
+        if self.policies.is_dir() {
+            for problem in policies.load_dir(&self.policies) {
+                tracing::warn!("{problem}");
+            }
+        }
+        policies
     }
+}
+
+impl AgentArgs {
+    /// `--workspace`, or the current folder; it must be a folder.
+    pub fn workspace_dir(&self) -> anyhow::Result<PathBuf> {
+        let workspace = match &self.workspace {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().context("reading the current folder")?,
+        };
+        if !workspace.is_dir() {
+            bail!("the workspace {} is not a folder", workspace.display());
+        }
+        Ok(workspace)
+    }
+}
+
+/// Builds what running `agent` needs, for `tenant`, with its tools working in `workspace`.
+pub async fn build(
+    agent: Agent,
+    policies: &PolicySet,
+    args: &AgentArgs,
+    services: Services,
+    tenant: Tenant,
+    workspace: PathBuf,
+) -> anyhow::Result<Prepared> {
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     let system = agent
         .instructions
@@ -208,12 +273,11 @@ pub async fn prepare(name: &str, args: &AgentArgs, services: Services) -> anyhow
     let http = HttpClient::new().with_idle_timeout(Duration::from_secs(300));
     let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
     let (tools, skipped) = if sandboxed {
-        sandboxed_toolbox(&agent, &policies).await?
+        sandboxed_toolbox(&agent, policies).await?
     } else {
         toolbox(&agent, &http)?
     };
     let provider = pluto_provider::provider(model.provider, endpoint, http);
-    let tenant = Tenant::default_tenant();
     let memory = agent.manifest.memory.enabled.then(|| MemoryAccess {
         store: services.memory.clone(),
         tenant: tenant.clone(),
@@ -233,6 +297,7 @@ pub async fn prepare(name: &str, args: &AgentArgs, services: Services) -> anyhow
     Ok(Prepared {
         agent,
         system,
+        vars,
         provider,
         tools,
         workspace,
@@ -313,7 +378,7 @@ async fn sandboxed_toolbox(
     Ok((tools, skipped))
 }
 
-fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {
+pub fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {
     let as_path = Path::new(name);
     if name.contains('/') || name.ends_with(".md") {
         return Agent::load(as_path, policies).map_err(|ds| anyhow::anyhow!("{ds}"));
