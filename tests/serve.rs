@@ -15,8 +15,18 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, provider_url: &str, state: &str) -> Server {
+        Server::start_with(dir, provider_url, state, &[])
+    }
+
+    fn start_with(
+        dir: &std::path::Path,
+        provider_url: &str,
+        state: &str,
+        extra: &[&str],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
             .args(["serve", "--bind", "127.0.0.1:0", "--state", state])
+            .args(extra)
             .arg("--agents")
             .arg(dir.join("agents"))
             .arg("--workspace")
@@ -26,6 +36,7 @@ impl Server {
             .env("OPENROUTER_API_KEY", "sk-or-test")
             .env_remove("PLUTO_STATE")
             .env_remove("PLUTO_BIND")
+            .env_remove("PLUTO_ADMIN_KEY")
             .stderr(Stdio::piped())
             .spawn()
             .expect("start pluto serve");
@@ -39,8 +50,12 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stderr so the server never blocks on a full pipe; shown when a test fails.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("[pluto serve] {line}");
+            }
+        });
         Server { child, url }
     }
 }
@@ -58,6 +73,11 @@ fn project() -> tempfile::TempDir {
     std::fs::write(
         dir.path().join("agents/greeter.md"),
         "---\npaf: 1\nname: greeter\ndescription: Greets\nmodel: { provider: openrouter, name: m }\n---\nGreet.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("agents/worker.md"),
+        "---\npaf: 1\nname: worker\ndescription: Runs commands\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: shell\n---\nWork.\n",
     )
     .unwrap();
     std::fs::write(
@@ -334,4 +354,297 @@ async fn artifacts_and_memory_over_http() {
         .await
         .unwrap();
     assert_eq!(hits["hits"], json!([]));
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+struct Sse {
+    event: String,
+    id: Option<u64>,
+    data: Value,
+}
+
+/// Reads server-sent events from a response, one at a time.
+struct SseReader {
+    stream: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<eventsource_stream::Event, String>> + Send>,
+    >,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> SseReader {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"),
+            "{:?}",
+            response.headers()
+        );
+        SseReader {
+            stream: Box::pin(
+                response
+                    .bytes_stream()
+                    .eventsource()
+                    .map(|e| e.map_err(|e| e.to_string())),
+            ),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Sse> {
+        use futures::StreamExt;
+        let e = tokio::time::timeout(std::time::Duration::from_secs(20), self.stream.next())
+            .await
+            .expect("an event within 20 s")?
+            .ok()?;
+        Some(Sse {
+            event: e.event,
+            id: e.id.parse().ok(),
+            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+        })
+    }
+
+    /// Every event until the stream ends.
+    async fn rest(mut self) -> Vec<Sse> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next().await {
+            out.push(e);
+        }
+        out
+    }
+}
+
+/// The model for the streaming tests: call `shell` with `command`, then report its output.
+fn shell_brain(command: &'static str) -> impl Fn(&Value) -> Step + Send + Sync + 'static {
+    move |body: &Value| {
+        // Each run calls the tool once: a tool result as the last message ends the run.
+        let last = body["messages"].as_array().unwrap().last().unwrap();
+        if last["role"] == "tool" {
+            let said = last["content"]
+                .as_str()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
+            Step::answer(format!("The command said: {said}"))
+        } else {
+            Step::calls("Running it.", vec![("shell", json!({"command": command}))])
+        }
+    }
+}
+
+fn names(events: &[Sse]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_run_shows_its_tool_call_and_a_reconnect_gets_exactly_what_it_missed() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        shell_brain("sleep 1; echo done"),
+    ))
+    .await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+
+    // The whole stream, start to end.
+    let response = http
+        .post(format!("{}/v1/agents/worker/runs", server.url))
+        .header("accept", "text/event-stream")
+        .json(&json!({"input": "run it"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let session = response.headers()["x-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let all = SseReader::new(response).rest().await;
+    let seen = names(&all);
+    for expected in [
+        "run.started",
+        "tool.started",
+        "tool.completed",
+        "run.completed",
+    ] {
+        assert!(seen.contains(&expected), "{seen:?}");
+    }
+    assert_eq!(seen.last(), Some(&"run.completed"));
+    let ids: Vec<u64> = all.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "an id per event, in order"
+    );
+    let completed = all.iter().find(|e| e.event == "tool.completed").unwrap();
+    assert_eq!(completed.data["name"], "shell");
+    assert_eq!(all.last().unwrap().data["output"], "The command said: done");
+
+    // A second run in the same session, detached; the client drops after `tool.started`…
+    let response = http
+        .post(format!("{}/v1/agents/worker/runs", server.url))
+        .json(&json!({"input": "again", "session_id": session, "stream": true, "detach": true}))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    let mut before = Vec::new();
+    while let Some(e) = reader.next().await {
+        let stop = e.event == "tool.started";
+        before.push(e);
+        if stop {
+            break;
+        }
+    }
+    drop(reader);
+    let last_seen = before.last().unwrap().id.unwrap();
+    assert_eq!(
+        before[0].id,
+        Some(ids.len() as u64 + 1),
+        "the session's numbering goes on"
+    );
+
+    // …and reconnects with Last-Event-ID: exactly the events after it, then the live rest.
+    let response = http
+        .get(format!("{}/v1/sessions/{session}/events", server.url))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", last_seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    let after = SseReader::new(response).rest().await;
+    let after_ids: Vec<u64> = after.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(
+        after_ids,
+        (last_seen + 1..last_seen + 1 + after.len() as u64).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+    let after_names = names(&after);
+    assert_eq!(
+        after_names.first(),
+        Some(&"tool.completed"),
+        "{after_names:?}"
+    );
+    assert_eq!(
+        after_names.last(),
+        Some(&"run.completed"),
+        "{after_names:?}"
+    );
+
+    // The stored log agrees with what the two connections saw.
+    let log: Value = http
+        .get(format!(
+            "{}/v1/sessions/{session}/events?after={}",
+            server.url,
+            ids.len()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logged: Vec<u64> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    let streamed: Vec<u64> = before.iter().chain(&after).map(|e| e.id.unwrap()).collect();
+    assert_eq!(logged, streamed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_cancels_its_run_and_cancel_stops_one() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        shell_brain("sleep 30; echo never"),
+    ))
+    .await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+
+    // Disconnect mid-run (no `detach`): the run is cancelled and its session records it.
+    let response = http
+        .post(format!("{}/v1/agents/worker/runs", server.url))
+        .json(&json!({"input": "go", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut reader = SseReader::new(response);
+    while let Some(e) = reader.next().await {
+        if e.event == "tool.started" {
+            break;
+        }
+    }
+    drop(reader);
+    let mut recorded = Vec::new();
+    for _ in 0..100 {
+        let log: Value = http
+            .get(format!("{}/v1/sessions/{session}/events", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        recorded = log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect();
+        if recorded.last().is_some_and(|e| e == "run.cancelled") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recorded.last().map(String::as_str),
+        Some("run.cancelled"),
+        "{recorded:?}"
+    );
+
+    // POST /v1/runs/{id}/cancel stops a run someone else is streaming.
+    let response = http
+        .post(format!("{}/v1/agents/worker/runs", server.url))
+        .json(&json!({"input": "go", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let run_id = response.headers()["x-run-id"].to_str().unwrap().to_owned();
+    let mut reader = SseReader::new(response);
+    while let Some(e) = reader.next().await {
+        if e.event == "tool.started" {
+            break;
+        }
+    }
+    let cancel = http
+        .post(format!("{}/v1/runs/{run_id}/cancel", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status().as_u16(), 202);
+    let rest = reader.rest().await;
+    assert_eq!(
+        names(&rest).last(),
+        Some(&"run.cancelled"),
+        "{:?}",
+        names(&rest)
+    );
+    let again = http
+        .post(format!("{}/v1/runs/{run_id}/cancel", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404, "no longer in progress");
 }
