@@ -648,3 +648,425 @@ async fn a_client_that_disconnects_cancels_its_run_and_cancel_stops_one() {
         .unwrap();
     assert_eq!(again.status().as_u16(), 404, "no longer in progress");
 }
+
+/// A request with a bearer key (or none).
+fn with_key(request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+    match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    }
+}
+
+async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let code = response.status().as_u16();
+    (code, response.json().await.unwrap_or(Value::Null))
+}
+
+/// What one tenant made, for the other to try to reach.
+struct Holdings {
+    session: String,
+    memory_id: String,
+    agent: &'static str,
+}
+
+async fn make_holdings(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    agent: &'static str,
+) -> Holdings {
+    let (code, run) = json_of(
+        http.post(format!("{url}/v1/agents/{agent}/runs"))
+            .bearer_auth(key)
+            .json(&json!({"input": "hello"})),
+    )
+    .await;
+    assert_eq!(code, 200, "{run}");
+    let session = run["session_id"].as_str().unwrap().to_owned();
+    let put = http
+        .put(format!("{url}/v1/sessions/{session}/artifacts/notes.txt"))
+        .bearer_auth(key)
+        .body("private");
+    assert_eq!(status(put).await, 201);
+    let (code, entry) = json_of(
+        http.post(format!("{url}/v1/memory"))
+            .bearer_auth(key)
+            .json(&json!({"scope": "user:shared-name", "text": format!("secret of {agent}")})),
+    )
+    .await;
+    assert_eq!(code, 201, "{entry}");
+    Holdings {
+        session,
+        memory_id: entry["id"].as_str().unwrap().to_owned(),
+        agent,
+    }
+}
+
+/// Every way `key` might reach `theirs`: each must look like it does not exist.
+async fn cannot_touch(http: &reqwest::Client, url: &str, key: &str, theirs: &Holdings) {
+    let s = &theirs.session;
+    let k = Some(key);
+    let checks = vec![
+        (
+            "get session",
+            with_key(http.get(format!("{url}/v1/sessions/{s}")), k),
+        ),
+        (
+            "read events",
+            with_key(http.get(format!("{url}/v1/sessions/{s}/events")), k),
+        ),
+        (
+            "resume events",
+            with_key(http.get(format!("{url}/v1/sessions/{s}/events")), k)
+                .header("accept", "text/event-stream"),
+        ),
+        (
+            "delete session",
+            with_key(http.delete(format!("{url}/v1/sessions/{s}")), k),
+        ),
+        (
+            "list artifacts",
+            with_key(http.get(format!("{url}/v1/sessions/{s}/artifacts")), k),
+        ),
+        (
+            "read artifact",
+            with_key(
+                http.get(format!("{url}/v1/sessions/{s}/artifacts/notes.txt")),
+                k,
+            ),
+        ),
+        (
+            "write artifact",
+            with_key(
+                http.put(format!("{url}/v1/sessions/{s}/artifacts/x.txt")),
+                k,
+            )
+            .body("x"),
+        ),
+        (
+            "delete artifact",
+            with_key(
+                http.delete(format!("{url}/v1/sessions/{s}/artifacts/notes.txt")),
+                k,
+            ),
+        ),
+        (
+            "continue session",
+            with_key(http.post(format!("{url}/v1/agents/greeter/runs")), k)
+                .json(&json!({"input": "hi", "session_id": s})),
+        ),
+        (
+            "delete memory",
+            with_key(
+                http.delete(format!("{url}/v1/memory/{}", theirs.memory_id)),
+                k,
+            ),
+        ),
+        (
+            "see agent",
+            with_key(http.get(format!("{url}/v1/agents/{}", theirs.agent)), k),
+        ),
+        (
+            "run agent",
+            with_key(
+                http.post(format!("{url}/v1/agents/{}/runs", theirs.agent)),
+                k,
+            )
+            .json(&json!({"input": "hi"})),
+        ),
+    ];
+    for (what, request) in checks {
+        let (code, body) = json_of(request).await;
+        assert_eq!(code, 404, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{what}: {body}");
+    }
+    // Same scope name, other tenant: nothing of theirs is found.
+    let (_, hits) = json_of(
+        http.get(format!("{url}/v1/memory?scope=user:shared-name&q=secret"))
+            .bearer_auth(key),
+    )
+    .await;
+    let texts: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["entry"]["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        !texts.contains(&format!("secret of {}", theirs.agent).as_str()),
+        "{texts:?}"
+    );
+    let (_, agents) = json_of(http.get(format!("{url}/v1/agents")).bearer_auth(key)).await;
+    let listed: Vec<&str> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(!listed.contains(&theirs.agent), "{listed:?}");
+}
+
+fn agent_files(name: &str) -> Value {
+    json!({ format!("{name}.md"): format!(
+        "---\npaf: 1\nname: {name}\ndescription: Belongs to one tenant\nmodel: {{ provider: openrouter, name: m }}\n---\nHelp.\n"
+    )})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_are_isolated_both_ways_and_keys_are_checked() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--admin-key", "admin-secret"],
+    );
+    let (url, http) = (server.url.clone(), reqwest::Client::new());
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth("admin-secret");
+
+    // The admin API makes tenants, keys and agents.
+    let mut keys = Vec::new();
+    for (tenant, agent) in [("acme", "acme-bot"), ("globex", "globex-bot")] {
+        assert_eq!(
+            status(admin(http.put(format!("{url}/admin/v1/tenants/{tenant}")))).await,
+            201
+        );
+        assert_eq!(
+            status(admin(http.put(format!("{url}/admin/v1/tenants/{tenant}")))).await,
+            200
+        );
+        let (code, key) = json_of(admin(
+            http.post(format!("{url}/admin/v1/tenants/{tenant}/keys")),
+        ))
+        .await;
+        assert_eq!(code, 201, "{key}");
+        keys.push((
+            key["key"].as_str().unwrap().to_owned(),
+            key["id"].as_str().unwrap().to_owned(),
+        ));
+        let deploy = admin(http.put(format!("{url}/admin/v1/tenants/{tenant}/agents/{agent}")))
+            .json(&agent_files(agent));
+        assert_eq!(status(deploy).await, 201);
+    }
+    let (a_key, b_key) = (keys[0].0.clone(), keys[1].0.clone());
+    let a = make_holdings(&http, &url, &a_key, "acme-bot").await;
+    let b = make_holdings(&http, &url, &b_key, "globex-bot").await;
+    cannot_touch(&http, &url, &b_key, &a).await;
+    cannot_touch(&http, &url, &a_key, &b).await;
+    // Each still reaches its own.
+    let own = http
+        .get(format!(
+            "{url}/v1/sessions/{}/artifacts/notes.txt",
+            a.session
+        ))
+        .bearer_auth(&a_key);
+    assert_eq!(own.send().await.unwrap().text().await.unwrap(), "private");
+    // Shared agents serve every tenant.
+    assert_eq!(
+        status(
+            http.get(format!("{url}/v1/agents/greeter"))
+                .bearer_auth(&b_key)
+        )
+        .await,
+        200
+    );
+
+    // No key, a wrong key, a revoked key, the admin key on /v1: 401.
+    let sessions = format!("{url}/v1/sessions/{}", a.session);
+    assert_eq!(status(http.get(&sessions)).await, 401);
+    assert_eq!(
+        status(http.get(&sessions).bearer_auth("pk_000000000000_wrong")).await,
+        401
+    );
+    assert_eq!(
+        status(http.get(&sessions).bearer_auth("admin-secret")).await,
+        401
+    );
+    assert_eq!(status(http.get(&sessions).bearer_auth(&a_key)).await, 200);
+    let revoke = admin(http.delete(format!("{url}/admin/v1/tenants/acme/keys/{}", keys[0].1)));
+    assert_eq!(status(revoke).await, 204);
+    let (code, body) = json_of(http.get(&sessions).bearer_auth(&a_key)).await;
+    assert_eq!(code, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    // The admin API wants the admin key.
+    assert_eq!(
+        status(http.put(format!("{url}/admin/v1/tenants/x"))).await,
+        401
+    );
+    assert_eq!(
+        status(
+            http.put(format!("{url}/admin/v1/tenants/x"))
+                .bearer_auth(&b_key)
+        )
+        .await,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployed_agents_are_validated_like_pluto_validate() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--admin-key", "k"],
+    );
+    let (url, http) = (server.url.clone(), reqwest::Client::new());
+    assert_eq!(
+        status(
+            http.put(format!("{url}/admin/v1/tenants/t1"))
+                .bearer_auth("k")
+        )
+        .await,
+        201
+    );
+    let broken = json!({"agent.yaml": "paf: 1\nname: bad\ndescription: x\nmodel: { provider: openrouter, name: m }\ntemprature: 2\n", "instructions.md": "Hi\n"});
+    let (code, body) = json_of(
+        http.put(format!("{url}/admin/v1/tenants/t1/agents/bad"))
+            .bearer_auth("k")
+            .json(&broken),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("agent.yaml:5:1"), "{message}");
+    assert!(message.contains("temprature"), "{message}");
+    let hostile = json!({"../../escape.md": "x"});
+    let (code, body) = json_of(
+        http.put(format!("{url}/admin/v1/tenants/t1/agents/bad"))
+            .bearer_auth("k")
+            .json(&hostile),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    let renamed = agent_files("other");
+    let (code, body) = json_of(
+        http.put(format!("{url}/admin/v1/tenants/t1/agents/bad"))
+            .bearer_auth("k")
+            .json(&renamed),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("names the agent `other`")
+    );
+    let (code, _) = json_of(
+        http.put(format!("{url}/admin/v1/tenants/nobody/agents/bad"))
+            .bearer_auth("k")
+            .json(&renamed),
+    )
+    .await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_and_import_move_an_agent_between_folders_and_servers() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let pluto = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+        cmd.current_dir(dir.path())
+            .env_remove("PLUTO_AGENTS")
+            .env_remove("PLUTO_ADMIN_KEY");
+        cmd
+    };
+    let out = pluto()
+        .args(["export", "worker", "-o", "worker.tar.gz"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pluto()
+        .args(["import", "worker.tar.gz", "--agents", "elsewhere"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("elsewhere/worker.md")).unwrap(),
+        std::fs::read_to_string(dir.path().join("agents/worker.md")).unwrap()
+    );
+    let again = pluto()
+        .args(["import", "worker.tar.gz", "--agents", "elsewhere"])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing agent is not replaced without --force"
+    );
+
+    // A tampered bundle is refused.
+    let mut bytes = std::fs::read(dir.path().join("worker.tar.gz")).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(dir.path().join("tampered.tar.gz"), &bytes).unwrap();
+    let out = pluto()
+        .args(["import", "tampered.tar.gz", "--agents", "third"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!dir.path().join("third/worker.md").exists());
+
+    // Through a server's admin API, for a tenant.
+    let server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--admin-key", "k"],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        status(
+            http.put(format!("{}/admin/v1/tenants/t1", server.url))
+                .bearer_auth("k")
+        )
+        .await,
+        201
+    );
+    let out = pluto()
+        .args([
+            "import",
+            "worker.tar.gz",
+            "--server",
+            &server.url,
+            "--tenant",
+            "t1",
+        ])
+        .env("PLUTO_ADMIN_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, files) = json_of(
+        http.get(format!("{}/admin/v1/tenants/t1/agents/worker", server.url))
+            .bearer_auth("k"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        files["worker.md"]
+            .as_str()
+            .unwrap()
+            .contains("name: worker")
+    );
+}
