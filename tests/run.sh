@@ -20,7 +20,8 @@ fi
 
 # The state tests use real servers: PostgreSQL and Redis on their standard local ports (started
 # here when they are installed but not running), and moto, an S3-compatible server from PyPI,
-# installed once into a virtual environment outside the clone.
+# installed once into a virtual environment outside the clone (with the other Python programs the
+# tests use, tests/requirements.txt).
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   echo "starting PostgreSQL" >&2
   (service postgresql start || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -1)" main start) >/dev/null 2>&1 || true
@@ -30,12 +31,13 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   (service redis-server start || redis-server --daemonize yes) >/dev/null 2>&1 || true
 fi
 venv="${PLUTO_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pluto-test-venv}"
-moto_version="5.1.18"
-if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $moto_version"; then
-  echo "installing moto $moto_version (an S3-compatible test server) into $venv" >&2
+stamp="$venv/.pluto-requirements"
+if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
+  echo "installing the tests' Python programs (tests/requirements.txt) into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt "$stamp"
 fi
-export PLUTO_MOTO_SERVER="$venv/bin/moto_server"
+export PLUTO_MOTO_SERVER="$venv/bin/moto_server" PLUTO_TEST_PYTHON="$venv/bin/python"
 
 cargo test --workspace --locked "$@"

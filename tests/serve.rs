@@ -1070,3 +1070,97 @@ async fn export_and_import_move_an_agent_between_folders_and_servers() {
             .contains("name: worker")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_valid_prometheus_text_and_runs_are_limited_per_tenant() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        shell_brain("sleep 2; echo ok"),
+    ))
+    .await;
+    let dir = project();
+    let server = Server::start_with(dir.path(), &model.url, "file://state", &["--max-runs", "1"]);
+    let http = reqwest::Client::new();
+    let runs = format!("{}/v1/agents/worker/runs", server.url);
+
+    // One run in progress: a second is refused with 429 until it ends.
+    let first = http
+        .post(&runs)
+        .json(&json!({"input": "one", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(first);
+    while let Some(e) = reader.next().await {
+        if e.event == "tool.started" {
+            break;
+        }
+    }
+    let (code, body) = json_of(http.post(&runs).json(&json!({"input": "two"}))).await;
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_runs");
+    let rest = reader.rest().await;
+    assert_eq!(names(&rest).last(), Some(&"run.completed"));
+    let mut code = 0;
+    for _ in 0..50 {
+        code = status(http.post(&runs).json(&json!({"input": "three"}))).await;
+        if code != 429 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, 200);
+
+    // The exposition parses with the official Python client's OpenMetrics parser.
+    let text = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let python = std::env::var("PLUTO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        print(s.name, ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())), s.value)
+"#;
+    let mut child = Command::new(&python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{python}: {e} (run `bash tests/run.sh`, which installs prometheus-client)")
+        });
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "not valid OpenMetrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "pluto_tool_calls_total outcome=ok,tool=shell 2\n",
+        "pluto_http_requests_total method=POST,route=/v1/agents/{agent}/runs,status=429 1\n",
+        "pluto_run_duration_seconds_count agent=worker,outcome=completed 2\n",
+        "pluto_active_runs  0\n",
+        "pluto_provider_tokens_total direction=input",
+    ] {
+        assert!(
+            samples.contains(expected),
+            "missing `{expected}` in:\n{samples}"
+        );
+    }
+}

@@ -94,7 +94,7 @@ pub async fn put_agent(
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let tenant = existing(&app, &tenant).await?;
-    let body = read_body(body).await?;
+    let body = read_body(body, app.limits.max_body).await?;
     let is_bundle = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -99,17 +99,14 @@ impl From<StoreError> for ApiError {
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// The largest JSON body a request may have (set once at start).
-pub static BODY_LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-
 /// A JSON body, read up to the body limit (413 beyond), whose errors name the field.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<super::Shared> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let bytes = read_body(req.into_body()).await?;
+    async fn from_request(req: Request, app: &super::Shared) -> Result<Self, ApiError> {
+        let bytes = read_body(req.into_body(), app.limits.max_body).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -137,9 +134,8 @@ pub struct Caller {
     pub tenant: Tenant,
 }
 
-/// Reads a whole body up to the body limit (413 in the API's shape beyond).
-pub async fn read_body(body: axum::body::Body) -> ApiResult<axum::body::Bytes> {
-    let limit = *BODY_LIMIT.get().unwrap_or(&(1 << 20));
+/// Reads a whole body up to `limit` bytes (413 in the API's shape beyond).
+pub async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<axum::body::Bytes> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
