@@ -1,5 +1,6 @@
 //! End-to-end tests of `pluto serve`: the real binary, a stand-in provider, real state stores.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -1163,4 +1164,208 @@ for family in text_string_to_metric_families(sys.stdin.read()):
             "missing `{expected}` in:\n{samples}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_carries_several_runs_and_cancels() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        shell_brain("sleep 1; echo ws"),
+    ))
+    .await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let url = format!(
+        "{}/v1/agents/worker/ws",
+        server.url.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    for (i, input) in ["first", "second"].iter().enumerate() {
+        let request = json!({"type": "run", "input": input, "request_id": format!("r{i}")});
+        socket
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .unwrap();
+    }
+    socket
+        .send(Message::Text(r#"{"type": "dance"}"#.into()))
+        .await
+        .unwrap();
+    let mut accepted = Vec::new();
+    let mut ended: HashMap<String, String> = HashMap::new();
+    let mut errors = Vec::new();
+    let mut ids: HashMap<String, Vec<u64>> = HashMap::new();
+    while ended.len() < 2 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(20), socket.next())
+            .await
+            .expect("a message within 20 s")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        match m["type"].as_str().unwrap() {
+            "run.accepted" => accepted.push(m),
+            "error" => errors.push(m),
+            "event" => {
+                let run = m["run_id"].as_str().unwrap().to_owned();
+                ids.entry(run.clone())
+                    .or_default()
+                    .push(m["id"].as_u64().unwrap());
+                let name = m["event"].as_str().unwrap();
+                if name == "run.completed" {
+                    ended.insert(run, m["data"]["output"].as_str().unwrap().to_owned());
+                }
+            }
+            other => panic!("unexpected message type {other}"),
+        }
+    }
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
+    let mut request_ids: Vec<&str> = accepted
+        .iter()
+        .map(|a| a["request_id"].as_str().unwrap())
+        .collect();
+    request_ids.sort();
+    assert_eq!(request_ids, vec!["r0", "r1"]);
+    assert!(
+        ended.values().all(|o| o == "The command said: ws"),
+        "{ended:?}"
+    );
+    assert_eq!(
+        errors.len(),
+        1,
+        "the unknown message type is an error: {errors:?}"
+    );
+    assert_eq!(errors[0]["error"]["code"], "invalid_json");
+    for seqs in ids.values() {
+        assert_eq!(
+            *seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "each run in its own session"
+        );
+    }
+
+    // A cancel message stops a run on this connection.
+    socket
+        .send(Message::Text(
+            json!({"type": "run", "input": "long"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let mut run_id = String::new();
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("closed")
+        };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        if m["type"] == "run.accepted" {
+            run_id = m["run_id"].as_str().unwrap().to_owned();
+        }
+        if m["event"] == "tool.started" {
+            break;
+        }
+    }
+    let cancel = json!({"type": "cancel", "run_id": run_id});
+    socket
+        .send(Message::Text(cancel.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("closed")
+        };
+        let m: Value = serde_json::from_str(&text).unwrap();
+        if m["event"] == "run.cancelled" || m["event"] == "run.completed" {
+            assert_eq!(m["event"], "run.cancelled");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_runs_finish_within_the_grace_period_then_cancels_them() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        shell_brain("sleep 30; echo late"),
+    ))
+    .await;
+    let dir = project();
+    let mut server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--grace", "500ms"],
+    );
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{}/v1/agents/worker/runs", server.url))
+        .json(&json!({"input": "go", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    while let Some(e) = reader.next().await {
+        if e.event == "tool.started" {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(server.child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let rest = reader.rest().await;
+    assert_eq!(
+        names(&rest).last(),
+        Some(&"run.cancelled"),
+        "{:?}",
+        names(&rest)
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_agent_is_reloaded_and_a_broken_edit_keeps_the_last_good_version() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/agents/greeter", server.url);
+    let description = |v: Value| v["description"].as_str().unwrap().to_owned();
+    assert_eq!(
+        description(http.get(&url).send().await.unwrap().json().await.unwrap()),
+        "Greets"
+    );
+    let file = dir.path().join("agents/greeter.md");
+    std::fs::write(&file, "---\npaf: 1\nname: greeter\ndescription: Greets warmly\nmodel: { provider: openrouter, name: m }\n---\nGreet.\n").unwrap();
+    assert_eq!(
+        description(http.get(&url).send().await.unwrap().json().await.unwrap()),
+        "Greets warmly"
+    );
+    std::fs::write(
+        &file,
+        "---\npaf: 1\nname: greeter\ndescription: [broken\n---\n",
+    )
+    .unwrap();
+    let (code, body) = json_of(http.get(&url)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(description(body), "Greets warmly");
 }

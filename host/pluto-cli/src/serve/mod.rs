@@ -11,6 +11,7 @@ pub mod auth;
 pub mod data;
 pub mod metrics;
 pub mod runs;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -262,6 +263,7 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(data::list_agents))
         .routes(routes!(data::get_agent))
         .routes(routes!(runs::create_run))
+        .routes(routes!(ws::websocket))
         .routes(routes!(data::create_session, data::list_sessions))
         .routes(routes!(data::get_session, data::delete_session))
         .routes(routes!(runs::session_events))

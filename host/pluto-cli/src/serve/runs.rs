@@ -175,6 +175,68 @@ pub async fn create_run(
     headers: HeaderMap,
     JsonBody(request): JsonBody<RunRequest>,
 ) -> ApiResult<Response> {
+    let (stream, detach) = (request.stream || wants_sse(&headers), request.detach);
+    let Started {
+        run_id: spec_run_id,
+        session,
+        cancel,
+        rx,
+        task,
+    } = start_run(&app, &caller, &agent, request).await?;
+    let guard = CancelOnDrop((!detach).then(|| cancel.clone()));
+    if stream {
+        app.metrics.streams.inc();
+        let body = RunStream {
+            rx,
+            _guard: guard,
+            _gauge: metrics::GaugeGuard(app.metrics.streams.clone()),
+        };
+        let mut response = Sse::new(body)
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-run-id", header(&spec_run_id));
+        headers.insert("x-session-id", header(session.as_str()));
+        return Ok(response);
+    }
+    let mut guard = guard;
+    let report = task
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    guard.0 = None;
+    let report = report?;
+    drop(rx);
+    let last = app
+        .services
+        .sessions
+        .get(&caller.tenant, &session)
+        .await
+        .map(|s| s.last_seq)
+        .unwrap_or(0);
+    Ok(Json(result(spec_run_id, &session, report, last)).into_response())
+}
+
+/// A run started: its events arrive on `rx` once recorded; `task` ends with its report.
+pub struct Started {
+    /// The run's id.
+    pub run_id: String,
+    /// Its session.
+    pub session: SessionId,
+    /// Cancels it.
+    pub cancel: CancellationToken,
+    /// Its events, numbered.
+    pub rx: mpsc::UnboundedReceiver<Recorded>,
+    /// The run itself.
+    pub task: tokio::task::JoinHandle<Result<RunReport, StoreError>>,
+}
+
+/// Starts a run of `agent` for `caller` (shared by the HTTP and WebSocket transports).
+pub async fn start_run(
+    app: &Shared,
+    caller: &Caller,
+    agent: &str,
+    request: RunRequest,
+) -> ApiResult<Started> {
     if request.input.trim().is_empty() {
         return Err(ApiError::invalid("field `input`: is empty"));
     }
@@ -185,7 +247,7 @@ pub async fn create_run(
             "the server is shutting down",
         ));
     }
-    let prepared = app.agents.get(&caller.tenant, &agent).await?;
+    let prepared = app.agents.get(&caller.tenant, agent).await?;
     let session = match &request.session_id {
         Some(raw) => Some(
             SessionId::new(raw.as_str())
@@ -241,7 +303,7 @@ pub async fn create_run(
         let (app, run_id, agent, cancel) = (
             app.clone(),
             spec_run_id.clone(),
-            agent.clone(),
+            agent.to_owned(),
             cancel.clone(),
         );
         async move {
@@ -277,38 +339,13 @@ pub async fn create_run(
         }
     });
 
-    let stream = request.stream || wants_sse(&headers);
-    let guard = CancelOnDrop((!request.detach).then(|| cancel.clone()));
-    if stream {
-        app.metrics.streams.inc();
-        let body = RunStream {
-            rx,
-            _guard: guard,
-            _gauge: metrics::GaugeGuard(app.metrics.streams.clone()),
-        };
-        let mut response = Sse::new(body)
-            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-            .into_response();
-        let headers = response.headers_mut();
-        headers.insert("x-run-id", header(&spec_run_id));
-        headers.insert("x-session-id", header(session.as_str()));
-        return Ok(response);
-    }
-    let mut guard = guard;
-    let report = task
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    guard.0 = None;
-    let report = report?;
-    drop(rx);
-    let last = app
-        .services
-        .sessions
-        .get(&caller.tenant, &session)
-        .await
-        .map(|s| s.last_seq)
-        .unwrap_or(0);
-    Ok(Json(result(spec_run_id, &session, report, last)).into_response())
+    Ok(Started {
+        run_id: spec_run_id,
+        session,
+        cancel,
+        rx,
+        task,
+    })
 }
 
 fn header(value: &str) -> axum::http::HeaderValue {
