@@ -1369,3 +1369,62 @@ async fn an_edited_agent_is_reloaded_and_a_broken_edit_keeps_the_last_good_versi
     assert_eq!(code, 200, "{body}");
     assert_eq!(description(body), "Greets warmly");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pluto_yaml_sets_what_flags_and_variables_do_not() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("pluto.yaml"),
+        "bind: 127.0.0.1:0\nstate: file://from-config\nagents: agents\nmax_runs: 3\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("PLUTO_STATE")
+        .env_remove("PLUTO_BIND")
+        .env_remove("PLUTO_AGENTS")
+        .env_remove("PLUTO_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
+    assert!(line.contains("files in from-config"), "{line}");
+
+    // A flag wins over the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args(["serve", "--bind", "10.0.0.1:80"])
+        .current_dir(dir.path())
+        .env_remove("PLUTO_ADMIN_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to serve 10.0.0.1:80 without authentication"),
+        "{err}"
+    );
+
+    // A mistake in the file is reported with its line and column.
+    std::fs::write(
+        dir.path().join("pluto.yaml"),
+        "bind: 127.0.0.1:0\nmax_rnus: 3\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pluto.yaml:2:1: error: unknown setting `max_rnus`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `max_runs`?"), "{err}");
+}

@@ -14,6 +14,7 @@ mod compose;
 mod render;
 mod run;
 mod serve;
+mod settings;
 mod state;
 mod transfer;
 mod validate;
@@ -49,7 +50,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match settings::apply(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     // Logs go to stderr; PLUTO_LOG (or RUST_LOG) sets the level, default warnings.
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLUTO_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())

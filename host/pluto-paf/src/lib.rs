@@ -26,6 +26,7 @@ pub mod manifest;
 pub mod network;
 pub mod policy;
 pub mod scalar;
+pub mod settings;
 mod source;
 pub mod tool;
 mod yaml;

@@ -45,6 +45,11 @@ With --admin-key, tenants and their keys are made through the admin API (/admin/
 needs `Authorization: Bearer KEY`.\n\nThe API is described at /openapi.json and /docs."
 )]
 pub struct Args {
+    /// A settings file (default `./pluto.yaml` when there is one): `bind: …`, `state: …`, and so
+    /// on, one per flag (`max_runs` for --max-runs); flags and `PLUTO_*` variables win.
+    #[arg(long, value_name = "FILE", env = "PLUTO_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
     /// The address to listen on (port 0 picks a free port; the address is printed).
     #[arg(
         long,

@@ -452,9 +452,13 @@ fn is_terminal(data: &Value) -> bool {
     )
 }
 
-fn stored_to_recorded(e: StoredEvent) -> Option<Recorded> {
-    let event = serde_json::from_value::<Event>(e.data).ok()?;
-    Some(Recorded { seq: e.seq, event })
+/// Sends a stored event on; `false` when the client has gone.
+fn forward(tx: &mpsc::UnboundedSender<Recorded>, e: StoredEvent) -> bool {
+    match serde_json::from_value::<Event>(e.data) {
+        Ok(event) => tx.send(Recorded { seq: e.seq, event }).is_ok(),
+        // An event this version does not know is skipped, not sent half-understood.
+        Err(_) => true,
+    }
 }
 
 /// A session's events: JSON, or SSE with resume (`Last-Event-ID`) that re-joins a live run.
@@ -521,10 +525,8 @@ pub async fn session_events(
         for e in backlog {
             last = e.seq;
             done = is_terminal(&e.data);
-            if let Some(r) = stored_to_recorded(e) {
-                if tx.send(r).is_err() {
-                    return;
-                }
+            if !forward(&tx, e) {
+                return;
             }
         }
         if done || !in_progress {
@@ -552,10 +554,8 @@ pub async fn session_events(
                         };
                         for e in missed {
                             last = e.seq;
-                            if let Some(r) = stored_to_recorded(e) {
-                                if tx.send(r).is_err() {
-                                    return;
-                                }
+                            if !forward(&tx, e) {
+                                return;
                             }
                         }
                     }
@@ -574,10 +574,8 @@ pub async fn session_events(
                     for e in new {
                         last = e.seq;
                         let end = is_terminal(&e.data);
-                        if let Some(r) = stored_to_recorded(e) {
-                            if tx.send(r).is_err() {
-                                return;
-                            }
+                        if !forward(&tx, e) {
+                            return;
                         }
                         if end {
                             return;
