@@ -2,8 +2,11 @@
 # Pluto in a container: a build stage, then a slim runtime image running as a non-root user.
 #
 #   docker build -t pluto .
-#   docker run --rm -p 8080:8080 -e OPENROUTER_API_KEY pluto
+#   docker run --rm -p 8080:8080 -e OPENROUTER_API_KEY -e PLUTO_ADMIN_KEY pluto
 #
+# Listening on 0.0.0.0 needs authentication: set PLUTO_ADMIN_KEY (tenants and their keys come
+# from the admin API), or PLUTO_INSECURE_NO_AUTH=true on a network you trust. Probes: /healthz
+# (alive) and /readyz (the state store answers).
 # The image holds the shipped agents/ and sandbox-policies/ in /app; mount your own over them
 # (-v ./agents:/app/agents:ro). State is written to /app/.pluto (a volume in production).
 

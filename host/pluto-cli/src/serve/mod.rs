@@ -69,7 +69,7 @@ pub struct Args {
     pub admin_key: Option<String>,
 
     /// Serve a non-loopback address without authentication.
-    #[arg(long)]
+    #[arg(long, env = "PLUTO_INSECURE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure_no_auth: bool,
 
     /// The largest request body in bytes (413 beyond; artifacts stream and have their own limit).
