@@ -1428,3 +1428,302 @@ async fn pluto_yaml_sets_what_flags_and_variables_do_not() {
     );
     assert!(err.contains("did you mean `max_runs`?"), "{err}");
 }
+
+/// The Python of the tests' virtual environment (`bash tests/run.sh` makes it).
+fn python() -> String {
+    std::env::var("PLUTO_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn repo_file(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+/// Calls the tool (slowly for the `slowpoke` agent), then answers with what it said.
+fn protocol_brain(body: &Value) -> Step {
+    let messages = body["messages"].as_array().unwrap();
+    let slow = messages[0]["content"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Slow");
+    let last = messages.last().unwrap();
+    if last["role"] == "tool" {
+        let said = last["content"]
+            .as_str()
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        Step::answer(format!("The tool said: {said}"))
+    } else {
+        let command = if slow {
+            "sleep 30; echo late"
+        } else {
+            "echo tool-output"
+        };
+        Step::calls("", vec![("shell", json!({"command": command}))])
+    }
+}
+
+fn protocol_project() -> tempfile::TempDir {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("agents/slowpoke.md"),
+        "---\npaf: 1\nname: slowpoke\ndescription: Takes its time\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: shell\n---\nSlow.\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_a2a_sdk_streams_sends_gets_and_cancels_tasks() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, protocol_brain)).await;
+    let dir = protocol_project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(repo_file("tests/a2a_client.py"))
+            .args([&url, "worker", "slowpoke"])
+            .output()
+            .expect("run the A2A client (bash tests/run.sh installs a2a-sdk)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the A2A client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["card_name"], "worker");
+    assert_eq!(seen["card_url"], format!("{}/a2a/worker", server.url));
+    let kinds: Vec<&str> = seen["streamed_kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"task"), "{kinds:?}");
+    assert!(kinds.contains(&"artifact_update"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"status_update"), "{kinds:?}");
+    assert_eq!(seen["streamed_state"], "TASK_STATE_COMPLETED");
+    assert_eq!(seen["streamed_answer"], "The tool said: tool-output");
+    assert_eq!(seen["sent_state"], "TASK_STATE_COMPLETED");
+    assert_eq!(seen["sent_answer"], "The tool said: tool-output");
+    assert_eq!(
+        seen["sent_context"], seen["context_id"],
+        "contextId is the session"
+    );
+    assert_eq!(seen["got_state"], "TASK_STATE_COMPLETED");
+    assert_eq!(
+        seen["got_history_roles"],
+        json!(["ROLE_USER", "ROLE_AGENT"])
+    );
+    assert_eq!(seen["cancel_answer_state"], "TASK_STATE_CANCELED");
+    assert_eq!(
+        seen["cancel_stream_states"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "TASK_STATE_CANCELED"
+    );
+    // The context is a Pluto session holding both runs.
+    let context = seen["context_id"].as_str().unwrap();
+    let (_, log) =
+        json_of(reqwest::Client::new().get(format!("{}/v1/sessions/{context}/events", server.url)))
+            .await;
+    let runs = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "run.completed")
+        .count();
+    assert_eq!(runs, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a2a_0_3_requests_get_0_3_shapes_and_errors_are_json_rpc() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, protocol_brain)).await;
+    let dir = protocol_project();
+    let server = Server::start(dir.path(), &model.url, "file://state");
+    let http = reqwest::Client::new();
+    let rpc = format!("{}/a2a/worker", server.url);
+    let send = json!({"jsonrpc": "2.0", "id": 7, "method": "message/send", "params": {"message": {
+        "kind": "message", "messageId": "m1", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}}});
+    let (code, body) = json_of(http.post(&rpc).json(&send)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["id"], 7);
+    let task = &body["result"];
+    assert_eq!(task["kind"], "task", "{body}");
+    assert_eq!(task["status"]["state"], "completed");
+    assert_eq!(
+        task["artifacts"][0]["parts"][0],
+        json!({"kind": "text", "text": "The tool said: tool-output"})
+    );
+    assert_eq!(task["history"][0]["role"], "user");
+    let get =
+        json!({"jsonrpc": "2.0", "id": "g", "method": "tasks/get", "params": {"id": task["id"]}});
+    let (_, got) = json_of(http.post(&rpc).json(&get)).await;
+    assert_eq!(got["result"]["status"]["state"], "completed", "{got}");
+    // Tool details only when asked for, as data parts.
+    let mut asked = send.clone();
+    asked["params"]["metadata"] = json!({"pluto/toolDetails": true});
+    let (_, detailed) = json_of(http.post(&rpc).json(&asked)).await;
+    let parts = detailed["result"]["history"][1]["parts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(parts[0]["kind"], "data", "{detailed}");
+    assert_eq!(parts[0]["data"]["tool"], "shell");
+    assert!(
+        !task["history"].to_string().contains("\"data\""),
+        "no details unless asked"
+    );
+    // A 0.3 stream: task, artifact-update, then a final status-update.
+    let mut stream = send.clone();
+    stream["method"] = json!("message/stream");
+    let response = http.post(&rpc).json(&stream).send().await.unwrap();
+    let events = SseReader::new(response).rest().await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e.data["result"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["task", "artifact-update", "status-update"]);
+    assert_eq!(events.last().unwrap().data["result"]["final"], true);
+    // Errors in JSON-RPC's shape.
+    for (request, expected) in [
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/dance"}),
+            -32601,
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "nope.1"}}),
+            -32001,
+        ),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}}),
+            -32602,
+        ),
+        (json!({"id": 1, "method": "message/send"}), -32600),
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/cancel", "params": {"id": task["id"]}}),
+            -32002,
+        ),
+    ] {
+        let (code, body) = json_of(http.post(&rpc).json(&request)).await;
+        assert_eq!(code, 200);
+        assert_eq!(body["error"]["code"], expected, "{request} -> {body}");
+    }
+    let (_, body) = json_of(http.post(&rpc).body("{not json")).await;
+    assert_eq!(body["error"]["code"], -32700);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_shipped_agents_card_validates_against_the_a2a_1_0_schema() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--state",
+            "file://state",
+            "--default-agent",
+            "coder",
+        ])
+        .arg("--agents")
+        .arg(repo_file("agents"))
+        .arg("--policies")
+        .arg(repo_file("sandbox-policies"))
+        .current_dir(dir.path())
+        .env_remove("PLUTO_ADMIN_KEY")
+        .env_remove("OPENROUTER_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("OPENROUTER_BASE_URL", format!("{}/api/v1", model.url))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let server = Server { child, url };
+    let http = reqwest::Client::new();
+    let (_, agents) = json_of(http.get(format!("{}/v1/agents", server.url))).await;
+    let names: Vec<String> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    let mut cards = Vec::new();
+    for name in &names {
+        let (code, card) = json_of(http.get(format!(
+            "{}/a2a/{name}/.well-known/agent-card.json",
+            server.url
+        )))
+        .await;
+        assert_eq!(code, 200, "{name}: {card}");
+        cards.push(card);
+    }
+    let (code, default) =
+        json_of(http.get(format!("{}/.well-known/agent-card.json", server.url))).await;
+    assert_eq!(code, 200);
+    assert_eq!(default["name"], "coder");
+    // The SDK's own v1.0 types, strictly: no unknown field, every required field present.
+    let script = r#"
+import json, sys
+from google.protobuf.json_format import ParseDict
+from a2a.types.a2a_pb2 import AgentCard
+for raw in json.load(sys.stdin):
+    card = ParseDict(raw, AgentCard(), ignore_unknown_fields=False)
+    for field in ("name", "description", "version"):
+        assert getattr(card, field), (raw["name"], field)
+    assert card.supported_interfaces and card.default_input_modes and card.default_output_modes, raw["name"]
+    assert card.capabilities.streaming, raw["name"]
+    for i in card.supported_interfaces:
+        assert i.url and i.protocol_binding == "JSONRPC" and i.protocol_version == "1.0", raw["name"]
+    assert card.skills, raw["name"]
+    for s in card.skills:
+        assert s.id and s.name and s.description and s.tags, (raw["name"], s.id)
+    print(card.name, len(card.skills))
+"#;
+    let mut check = Command::new(python())
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cards).unwrap().as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        names.len()
+    );
+    // Skills come from the manifest's `card.skills` where it has them.
+    let researcher = cards.iter().find(|c| c["name"] == "researcher").unwrap();
+    let coder = cards.iter().find(|c| c["name"] == "coder").unwrap();
+    assert!(
+        researcher["skills"].as_array().unwrap().len() + coder["skills"].as_array().unwrap().len()
+            >= 2
+    );
+}

@@ -217,8 +217,33 @@ pub async fn prepare(name: &str, args: &AgentArgs, services: Services) -> anyhow
         services,
         Tenant::default_tenant(),
         workspace,
+        false,
     )
     .await
+}
+
+/// The one HTTP client of the process: its connection pool and TLS roots are shared by every
+/// agent (one per agent would cost ~100 KiB each, which thousands of tenants feel).
+fn shared_http() -> HttpClient {
+    static SHARED: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| HttpClient::new().with_idle_timeout(Duration::from_secs(300)))
+        .clone()
+}
+
+/// A provider that cannot be reached as configured (a missing key): every turn fails with why.
+/// The server uses it so that an agent without its key still has a card and a clear run error.
+struct Unconfigured(pluto_core::ProviderError);
+
+#[async_trait::async_trait]
+impl Provider for Unconfigured {
+    async fn complete(
+        &self,
+        _request: &pluto_core::ChatRequest<'_>,
+        _on_text: &mut pluto_core::OnText<'_>,
+    ) -> Result<pluto_core::Turn, pluto_core::ProviderError> {
+        Err(self.0.clone())
+    }
 }
 
 impl SandboxArgs {
@@ -248,7 +273,8 @@ impl AgentArgs {
     }
 }
 
-/// Builds what running `agent` needs, for `tenant`, with its tools working in `workspace`.
+/// Builds what running `agent` needs, for `tenant`, with its tools working in `workspace`. With
+/// `defer_missing_key`, a missing provider key fails each run instead of the build.
 pub async fn build(
     agent: Agent,
     policies: &PolicySet,
@@ -256,6 +282,7 @@ pub async fn build(
     services: Services,
     tenant: Tenant,
     workspace: PathBuf,
+    defer_missing_key: bool,
 ) -> anyhow::Result<Prepared> {
     let vars: BTreeMap<String, String> = args.vars.iter().cloned().collect();
     let system = agent
@@ -269,15 +296,23 @@ pub async fn build(
         Some(url) => Some(url.resolve(env).context("resolving model.base_url")?),
         None => None,
     };
-    let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env)?;
-    let http = HttpClient::new().with_idle_timeout(Duration::from_secs(300));
+    let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env);
+    if !defer_missing_key {
+        if let Err(e) = &endpoint {
+            return Err(e.clone().into());
+        }
+    }
+    let http = shared_http();
     let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
     let (tools, skipped) = if sandboxed {
         sandboxed_toolbox(&agent, policies).await?
     } else {
         toolbox(&agent, &http)?
     };
-    let provider = pluto_provider::provider(model.provider, endpoint, http);
+    let provider: Arc<dyn Provider> = match endpoint {
+        Ok(endpoint) => pluto_provider::provider(model.provider, endpoint, http),
+        Err(missing) => Arc::new(Unconfigured(missing)),
+    };
     let memory = agent.manifest.memory.enabled.then(|| MemoryAccess {
         store: services.memory.clone(),
         tenant: tenant.clone(),

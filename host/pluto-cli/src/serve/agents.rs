@@ -221,6 +221,7 @@ impl Agents {
             self.services.clone(),
             tenant,
             workspace,
+            true,
         )
         .await
         .map_err(|e| {

@@ -4,6 +4,7 @@
 //! `/admin/v1`, and operations: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! State is in the services, so several instances behind a load balancer share sessions.
 
+pub mod a2a;
 pub mod admin;
 pub mod agents;
 pub mod api;
@@ -89,6 +90,10 @@ pub struct Args {
     )]
     pub agent_cache: u64,
 
+    /// The agent served at `/.well-known/agent-card.json` (default: the only agent, if one).
+    #[arg(long, value_name = "AGENT", env = "PLUTO_DEFAULT_AGENT")]
+    pub default_agent: Option<String>,
+
     /// How long running streams may go on after SIGTERM/SIGINT before they are cancelled.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, env = "PLUTO_GRACE")]
     pub grace: Duration,
@@ -114,6 +119,7 @@ pub struct App {
     metrics: Arc<metrics::Metrics>,
     auth: auth::Auth,
     limits: Limits,
+    default_agent: Option<String>,
     /// Cancelled when shutdown begins: no new runs.
     shutdown: CancellationToken,
     /// Cancelled when the grace period is over: the runs still going are cancelled.
@@ -122,6 +128,23 @@ pub struct App {
 
 /// The shared state of the handlers.
 pub type Shared = Arc<App>;
+
+impl App {
+    /// The default agent: `--default-agent`, or the only agent the caller can run.
+    pub async fn default_agent(&self, caller: &api::Caller) -> api::ApiResult<String> {
+        if let Some(name) = &self.default_agent {
+            return Ok(name.clone());
+        }
+        let agents = self.agents.list(&caller.tenant).await?;
+        match agents.as_slice() {
+            [only] => Ok(only.name.clone()),
+            _ => Err(ApiError::not_found(format!(
+                "no default agent: there are {} agents; start with --default-agent NAME",
+                agents.len()
+            ))),
+        }
+    }
+}
 
 /// Builds the application: the services opened, nothing listening yet.
 pub async fn app(args: &Args) -> anyhow::Result<Shared> {
@@ -147,6 +170,7 @@ pub async fn app(args: &Args) -> anyhow::Result<Shared> {
             runs_per_tenant: args.max_runs.max(1),
             max_body: args.max_body,
         },
+        default_agent: args.default_agent.clone(),
         shutdown: CancellationToken::new(),
         shutdown_runs: CancellationToken::new(),
     }))
@@ -211,6 +235,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    // Events are small writes: send them at once rather than wait for delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(app))
         .with_graceful_shutdown(on_signal)
         .await
@@ -244,6 +272,7 @@ async fn shutdown_signal() {
         (name = "sessions", description = "Sessions and their event logs"),
         (name = "artifacts", description = "Versioned files of a session"),
         (name = "memory", description = "What agents remember"),
+        (name = "a2a", description = "The A2A protocol (v1.0 JSON-RPC, 0.3 compatible)"),
         (name = "admin", description = "Tenants, keys and deployed agents (admin key)"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     )
@@ -282,6 +311,9 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(data::artifact_versions))
         .routes(routes!(data::search_memory, data::add_memory))
         .routes(routes!(data::delete_memory))
+        .routes(routes!(a2a::rpc))
+        .routes(routes!(a2a::agent_card))
+        .routes(routes!(a2a::default_card))
         .layer(from_fn_with_state(app.clone(), auth::tenant));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::put_tenant))

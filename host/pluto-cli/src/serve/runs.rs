@@ -66,6 +66,25 @@ impl Registry {
         }
     }
 
+    /// Cancels the tenant's run `run_id` if it is in progress here.
+    pub fn cancel(&self, tenant: &Tenant, run_id: &str) -> bool {
+        match self.lock().get(run_id) {
+            Some(live) if &live.tenant == tenant => {
+                live.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The live events of the tenant's run `run_id`, if it is in progress here.
+    pub fn follow(&self, tenant: &Tenant, run_id: &str) -> Option<broadcast::Receiver<Recorded>> {
+        self.lock()
+            .get(run_id)
+            .filter(|l| &l.tenant == tenant)
+            .map(|l| l.events.subscribe())
+    }
+
     /// The live events of the session's run in progress here, if there is one.
     fn subscribe(
         &self,
@@ -288,7 +307,9 @@ pub async fn start_run(
 
     let spec_run_id = uuid::Uuid::now_v7().to_string();
     let cancel = app.shutdown_runs.child_token();
-    let (events, _) = broadcast::channel::<Recorded>(4096);
+    // Live followers that fall behind catch up from the log, so the buffer can stay small
+    // (its slots are allocated up front: 256 cost ~30 KiB per run).
+    let (events, _) = broadcast::channel::<Recorded>(256);
     app.runs.lock().insert(
         spec_run_id.clone(),
         Live {
