@@ -297,10 +297,8 @@ pub async fn build(
         None => None,
     };
     let endpoint = Endpoint::resolve(model.provider, base_url.as_deref(), env);
-    if !defer_missing_key {
-        if let Err(e) = &endpoint {
-            return Err(e.clone().into());
-        }
+    if let (false, Err(e)) = (defer_missing_key, &endpoint) {
+        return Err(e.clone().into());
     }
     let http = shared_http();
     let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;

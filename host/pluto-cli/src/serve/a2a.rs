@@ -636,16 +636,17 @@ async fn dispatch(
             let task_id = params["id"].as_str().unwrap_or_default();
             let task = load_task(app, caller, agent, task_id).await?;
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
-            if !task.state.terminal() {
-                if let Some(mut live) = app.runs.follow(&caller.tenant, &task.run_id) {
-                    tokio::spawn(async move {
-                        while let Ok(r) = live.recv().await {
-                            if tx.send(r).is_err() {
-                                return;
-                            }
+            let live = (!task.state.terminal())
+                .then(|| app.runs.follow(&caller.tenant, &task.run_id))
+                .flatten();
+            if let Some(mut live) = live {
+                tokio::spawn(async move {
+                    while let Ok(r) = live.recv().await {
+                        if tx.send(r).is_err() {
+                            return;
                         }
-                    });
-                }
+                    }
+                });
             }
             Ok(Reply::Stream(follow(v, id.clone(), task, rx, details)))
         }
