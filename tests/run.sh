@@ -38,6 +38,15 @@ if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
   cp tests/requirements.txt "$stamp"
 fi
-export PLUTO_MOTO_SERVER="$venv/bin/moto_server" PLUTO_TEST_PYTHON="$venv/bin/python"
+# The Agent Protocol client pins pydantic 1, which a2a-sdk does not allow: its own environment.
+ap_venv="${venv}-ap"
+if ! cmp -s tests/requirements-ap.txt "$ap_venv/.pluto-requirements" 2>/dev/null; then
+  echo "installing the Agent Protocol client (tests/requirements-ap.txt) into $ap_venv" >&2
+  python3 -m venv "$ap_venv"
+  "$ap_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-ap.txt
+  cp tests/requirements-ap.txt "$ap_venv/.pluto-requirements"
+fi
+export PLUTO_MOTO_SERVER="$venv/bin/moto_server" PLUTO_TEST_PYTHON="$venv/bin/python" \
+  PLUTO_TEST_AP_PYTHON="$ap_venv/bin/python"
 
 cargo test --workspace --locked "$@"

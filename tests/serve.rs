@@ -1727,3 +1727,78 @@ for raw in json.load(sys.stdin):
             >= 2
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_agent_protocol_client_runs_tasks_steps_and_artifacts() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, protocol_brain)).await;
+    let dir = protocol_project();
+    let server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--default-agent", "worker"],
+    );
+    let url = server.url.clone();
+    let ap_python = std::env::var("PLUTO_TEST_AP_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(ap_python)
+            .arg(repo_file("tests/ap_client.py"))
+            .arg(&url)
+            .output()
+            .expect("run the Agent Protocol client (bash tests/run.sh installs it)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the Agent Protocol client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["step"]["output"], "The tool said: tool-output",
+        "{seen}"
+    );
+    assert_eq!(seen["step"]["is_last"], true);
+    assert_eq!(seen["step"]["status"], "completed");
+    assert_eq!(
+        seen["step"]["input"], "use the tool please",
+        "the task's input feeds its first step"
+    );
+    assert!(
+        seen["listed_tasks"]
+            .as_array()
+            .unwrap()
+            .contains(&seen["task_id"])
+    );
+    assert_eq!(seen["task_pagination"]["current_page"], 1);
+    assert_eq!(seen["listed_steps"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["got_step_output"], "The tool said: tool-output");
+    assert_eq!(seen["uploaded"]["file_name"], "notes.txt");
+    assert_eq!(seen["listed_artifacts"], json!(["notes.txt"]));
+    assert_eq!(seen["downloaded"], "hello artifact");
+    assert_eq!(seen["missing"], 404);
+
+    // The alias and the per-agent routes reach the same tasks.
+    let http = reqwest::Client::new();
+    let task = seen["task_id"].as_str().unwrap();
+    for prefix in ["/api/v1", "/agents/worker/ap/v1"] {
+        let (code, body) =
+            json_of(http.get(format!("{}{prefix}/agent/tasks/{task}", server.url))).await;
+        assert_eq!(code, 200, "{prefix}: {body}");
+        assert_eq!(body["task_id"], task);
+    }
+    let (code, body) = json_of(http.get(format!(
+        "{}/agents/slowpoke/ap/v1/agent/tasks/{task}",
+        server.url
+    )))
+    .await;
+    assert_eq!(code, 404, "a task of another agent: {body}");
+    assert!(body["message"].as_str().unwrap().contains("not found"));
+    let (code, _) = json_of(
+        http.post(format!("{}/ap/v1/agent/tasks/{task}/steps", server.url))
+            .body("{\"input\": 5}"),
+    )
+    .await;
+    assert_eq!(code, 422);
+}

@@ -7,6 +7,7 @@
 pub mod a2a;
 pub mod admin;
 pub mod agents;
+pub mod ap;
 pub mod api;
 pub mod auth;
 pub mod data;
@@ -273,6 +274,7 @@ async fn shutdown_signal() {
         (name = "artifacts", description = "Versioned files of a session"),
         (name = "memory", description = "What agents remember"),
         (name = "a2a", description = "The A2A protocol (v1.0 JSON-RPC, 0.3 compatible)"),
+        (name = "agent-protocol", description = "Agent Protocol v1: tasks are sessions, steps are runs"),
         (name = "admin", description = "Tenants, keys and deployed agents (admin key)"),
         (name = "operations", description = "Health, readiness, metrics, this document")
     )
@@ -314,7 +316,42 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(a2a::rpc))
         .routes(routes!(a2a::agent_card))
         .routes(routes!(a2a::default_card))
-        .layer(from_fn_with_state(app.clone(), auth::tenant));
+        .routes(routes!(ap::create_task, ap::list_tasks))
+        .routes(routes!(ap::get_task))
+        .routes(routes!(ap::execute_step, ap::list_steps))
+        .routes(routes!(ap::get_step))
+        .routes(routes!(ap::upload_artifact, ap::list_artifacts))
+        .routes(routes!(ap::download_artifact));
+    // The default agent's Agent Protocol routes: the same handlers, documented below by copying.
+    let v1 = ap::DEFAULT_PREFIXES.iter().fold(v1, |router, prefix| {
+        use axum::routing::{get, post};
+        router
+            .route(
+                &format!("{prefix}/agent/tasks"),
+                post(ap::create_task).get(ap::list_tasks),
+            )
+            .route(
+                &format!("{prefix}/agent/tasks/{{task_id}}"),
+                get(ap::get_task),
+            )
+            .route(
+                &format!("{prefix}/agent/tasks/{{task_id}}/steps"),
+                post(ap::execute_step).get(ap::list_steps),
+            )
+            .route(
+                &format!("{prefix}/agent/tasks/{{task_id}}/steps/{{step_id}}"),
+                get(ap::get_step),
+            )
+            .route(
+                &format!("{prefix}/agent/tasks/{{task_id}}/artifacts"),
+                post(ap::upload_artifact).get(ap::list_artifacts),
+            )
+            .route(
+                &format!("{prefix}/agent/tasks/{{task_id}}/artifacts/{{artifact_id}}"),
+                get(ap::download_artifact),
+            )
+    });
+    let v1 = v1.layer(from_fn_with_state(app.clone(), auth::tenant));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::put_tenant))
         .routes(routes!(admin::create_key))
@@ -331,11 +368,38 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(metrics_text))
         .routes(routes!(openapi_json))
         .routes(routes!(docs));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1)
         .merge(admin)
         .merge(ops)
-        .split_for_parts()
+        .split_for_parts();
+    (router, with_default_agent_paths(doc))
+}
+
+/// Documents the default agent's Agent Protocol routes: each `/agents/{agent}/ap/v1/…` operation
+/// again under `/ap/v1/…` and `/api/v1/…`, without the `agent` parameter.
+fn with_default_agent_paths(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    let paths = value["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in paths {
+        let Some(rest) = path.strip_prefix("/agents/{agent}/ap/v1") else {
+            continue;
+        };
+        let mut item = item.clone();
+        if let Some(operations) = item.as_object_mut() {
+            for operation in operations.values_mut() {
+                if let Some(params) = operation["parameters"].as_array_mut() {
+                    params.retain(|p| p["name"] != "agent");
+                }
+            }
+        }
+        for prefix in ap::DEFAULT_PREFIXES {
+            value["paths"][format!("{prefix}{rest}")] = item.clone();
+        }
+    }
+    serde_json::from_value(value).unwrap_or(doc)
 }
 
 /// The whole application as an axum router.
