@@ -102,6 +102,17 @@ async fn session(
     }
 }
 
+/// The agent and the task (session) a request names.
+async fn task_of(
+    app: &Shared,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+) -> ApResult<(String, Session)> {
+    let agent = agent(app, caller, params).await?;
+    let session = session(app, caller, &agent, params).await?;
+    Ok((agent, session))
+}
+
 /// A page request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
@@ -229,8 +240,7 @@ pub async fn get_task(
     Extension(caller): Extension<Caller>,
     PathParams(params): PathParams,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     Ok(Json(task_json(&app, &caller, &s).await?))
 }
 
@@ -302,8 +312,7 @@ pub async fn execute_step(
     PathParams(params): PathParams,
     body: axum::body::Body,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (agent, s) = task_of(&app, &caller, &params).await?;
     let bytes = read_body(body, app.limits.max_body).await?;
     let request: StepRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
         StepRequest::default()
@@ -352,8 +361,7 @@ pub async fn list_steps(
     PathParams(params): PathParams,
     Query(q): Query<PageQuery>,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     let (steps, pagination) = paginate(steps_of(&app, &caller, &s).await?, &q);
     Ok(Json(json!({"steps": steps, "pagination": pagination})))
 }
@@ -369,8 +377,7 @@ pub async fn get_step(
     Extension(caller): Extension<Caller>,
     PathParams(params): PathParams,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     let id = params.get("step_id").cloned().unwrap_or_default();
     steps_of(&app, &caller, &s)
         .await?
@@ -393,8 +400,7 @@ pub async fn upload_artifact(
     PathParams(params): PathParams,
     mut form: Multipart,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     let bad = |m: String| ApError(StatusCode::UNPROCESSABLE_ENTITY, m);
     let mut relative_path = String::new();
     let mut saved = None;
@@ -467,8 +473,7 @@ pub async fn list_artifacts(
     PathParams(params): PathParams,
     Query(q): Query<PageQuery>,
 ) -> ApResult<Json<Value>> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     let (artifacts, pagination) = paginate(artifacts_of(&app, &caller, &s.id).await?, &q);
     Ok(Json(
         json!({"artifacts": artifacts, "pagination": pagination}),
@@ -486,8 +491,7 @@ pub async fn download_artifact(
     Extension(caller): Extension<Caller>,
     PathParams(params): PathParams,
 ) -> ApResult<Response> {
-    let agent = agent(&app, &caller, &params).await?;
-    let s = session(&app, &caller, &agent, &params).await?;
+    let (_, s) = task_of(&app, &caller, &params).await?;
     let name = params.get("artifact_id").cloned().unwrap_or_default();
     let (meta, stream) = app
         .services
