@@ -46,6 +46,16 @@ if ! cmp -s tests/requirements-ap.txt "$ap_venv/.pluto-requirements" 2>/dev/null
   "$ap_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-ap.txt
   cp tests/requirements-ap.txt "$ap_venv/.pluto-requirements"
 fi
+# The official MCP servers the MCP tests run, from npm, into tests/mcp (not globally).
+if ! command -v npm >/dev/null; then
+  echo "error: npm not found: the MCP tests need Node.js and npm (https://nodejs.org)" >&2
+  exit 2
+fi
+if ! cmp -s tests/mcp/package-lock.json tests/mcp/node_modules/.pluto-lock 2>/dev/null; then
+  echo "installing the MCP servers the tests use (tests/mcp/package.json)" >&2
+  npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
+  cp tests/mcp/package-lock.json tests/mcp/node_modules/.pluto-lock
+fi
 export PLUTO_MOTO_SERVER="$venv/bin/moto_server" PLUTO_TEST_PYTHON="$venv/bin/python" \
   PLUTO_TEST_AP_PYTHON="$ap_venv/bin/python"
 

@@ -303,9 +303,9 @@ pub async fn build(
     let http = shared_http();
     let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
     let (tools, skipped) = if sandboxed {
-        sandboxed_toolbox(&agent, policies).await?
+        sandboxed_toolbox(&agent, policies, &workspace).await?
     } else {
-        toolbox(&agent, &http)?
+        toolbox(&agent, &http, &workspace).await?
     };
     let provider: Arc<dyn Provider> = match endpoint {
         Ok(endpoint) => pluto_provider::provider(model.provider, endpoint, http),
@@ -346,7 +346,7 @@ pub async fn build(
 fn not_supported_yet(spec: &ToolSpec) -> String {
     match spec {
         ToolSpec::Mcp(server) => format!(
-            "MCP server `{}` is skipped: MCP tools are not supported by this build yet",
+            "MCP server `{}` is skipped: wasm MCP servers are not supported by this build yet",
             server.name
         ),
         ToolSpec::Component(c) => {
@@ -372,6 +372,7 @@ fn wasm_cache_dir() -> Option<PathBuf> {
 async fn sandboxed_toolbox(
     agent: &Agent,
     policies: &PolicySet,
+    workspace: &Path,
 ) -> anyhow::Result<(Toolbox, Vec<String>)> {
     let problems = agent.sandbox_problems(policies);
     if !problems.is_empty() {
@@ -405,7 +406,10 @@ async fn sandboxed_toolbox(
                 "`{}` is skipped: it has no sandboxed version in this build yet, and the sandbox never falls back to running it natively",
                 set.as_str()
             )),
-            ToolSpec::Mcp(_) | ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
+            // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
+            // ones, run as in the permissive mode; wasm ones wait for the sandbox's MCP support.
+            ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
+            ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
         }
     }
     Ok((tools, skipped))
@@ -440,7 +444,11 @@ pub fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Re
     bail!(message)
 }
 
-fn toolbox(agent: &Agent, http: &HttpClient) -> anyhow::Result<(Toolbox, Vec<String>)> {
+async fn toolbox(
+    agent: &Agent,
+    http: &HttpClient,
+    workspace: &Path,
+) -> anyhow::Result<(Toolbox, Vec<String>)> {
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
     for spec in &agent.manifest.tools {
@@ -450,8 +458,65 @@ fn toolbox(agent: &Agent, http: &HttpClient) -> anyhow::Result<(Toolbox, Vec<Str
                     tools.add(tool)?;
                 }
             }
-            ToolSpec::Mcp(_) | ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
+            ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
+            ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
         }
     }
     Ok((tools, skipped))
+}
+
+/// An MCP server of an agent, its `${VAR}`s read from the environment, its processes started in
+/// the workspace.
+fn mcp_server(spec: &pluto_paf::tool::McpServer, workspace: &Path) -> Arc<pluto_mcp::McpServer> {
+    let env: pluto_mcp::Env = Arc::new(|k: &str| std::env::var(k).ok());
+    pluto_mcp::McpServer::new(spec.clone(), env, workspace.to_path_buf(), mcp_limits())
+}
+
+/// MCP timeouts: the defaults, or `PLUTO_MCP_TIMEOUT` (for example `30s`) for one tool call.
+fn mcp_limits() -> pluto_mcp::Limits {
+    let mut limits = pluto_mcp::Limits::default();
+    if let Some(call) = std::env::var("PLUTO_MCP_TIMEOUT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+    {
+        limits.call = call;
+    }
+    limits
+}
+
+/// The agent's MCP servers.
+pub fn mcp_servers(agent: &Agent, workspace: &Path) -> Vec<Arc<pluto_mcp::McpServer>> {
+    agent
+        .manifest
+        .tools
+        .iter()
+        .filter_map(|spec| match spec {
+            ToolSpec::Mcp(server) => Some(mcp_server(server, workspace)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Lists an MCP server's tools into the toolbox; a server that cannot start is reported (the
+/// agent runs without its tools) rather than failing the run.
+async fn add_mcp(
+    tools: &mut Toolbox,
+    skipped: &mut Vec<String>,
+    spec: &pluto_paf::tool::McpServer,
+    workspace: &Path,
+) -> anyhow::Result<()> {
+    if matches!(spec.transport, pluto_paf::tool::McpTransport::Wasm { .. }) {
+        skipped.push(not_supported_yet(&ToolSpec::Mcp(spec.clone())));
+        return Ok(());
+    }
+    let server = mcp_server(spec, workspace);
+    match pluto_mcp::tools(&server).await {
+        Ok(list) => {
+            for tool in list {
+                tools.add(tool)?;
+            }
+        }
+        Err(e) => skipped.push(format!("{e}; its tools are not available")),
+    }
+    Ok(())
 }

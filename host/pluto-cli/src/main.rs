@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bundle;
 mod chat;
 mod compose;
+mod mcp;
 mod render;
 mod run;
 mod serve;
@@ -45,6 +46,9 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Check a bundle and install its agent locally or through a server's admin API.
     Import(transfer::ImportArgs),
+    /// Inspect the agent's MCP servers (`pluto mcp list AGENT`).
+    #[command(subcommand)]
+    Mcp(mcp::Command),
     /// Create or update the state store's schema (PostgreSQL); Pluto also does this at start.
     Migrate(state::MigrateArgs),
 }
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => runtime().and_then(|rt| rt.block_on(chat::run(&args))),
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => runtime().and_then(|rt| rt.block_on(transfer::import(&args))),
+        Command::Mcp(command) => runtime().and_then(|rt| rt.block_on(mcp::run(&command))),
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(state::migrate(&args))),
     };
     match result {

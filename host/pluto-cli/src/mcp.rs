@@ -1,0 +1,108 @@
+//! `pluto mcp list AGENT`: each of the agent's MCP servers, started, with the tools the model
+//! would see (after the agent's include/exclude) and their input schemas.
+
+use std::process::ExitCode;
+
+use crate::compose::{SandboxArgs, load_agent, mcp_servers};
+
+/// `pluto mcp …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Start the agent's MCP servers and print their tools with their input schemas.
+    List(ListArgs),
+}
+
+/// Arguments of `pluto mcp list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The agent: a name in the agents folder, or a path to an agent folder or `.md` file.
+    pub agent: String,
+
+    /// The folder of agents the name is looked up in.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "agents",
+        env = "PLUTO_AGENTS"
+    )]
+    pub agents: std::path::PathBuf,
+
+    /// The folder the servers start in (default: the current folder).
+    #[arg(long, value_name = "DIR", env = "PLUTO_WORKSPACE")]
+    pub workspace: Option<std::path::PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Runs `pluto mcp …`.
+pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
+    let Command::List(args) = command;
+    let agent = load_agent(&args.agent, &args.agents, &args.sandbox.policy_set())?;
+    let workspace = match &args.workspace {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir()?,
+    };
+    let servers = mcp_servers(&agent, &workspace);
+    if servers.is_empty() {
+        eprintln!(
+            "agent `{}` has no MCP servers",
+            agent.manifest.name.as_str()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let listed = pluto_mcp::describe(&servers).await;
+    for server in &servers {
+        server.stop().await;
+    }
+    let mut failed = false;
+    if args.json {
+        let out: serde_json::Map<String, serde_json::Value> = listed
+            .iter()
+            .map(|(name, r)| {
+                let v = match r {
+                    Ok(tools) => {
+                        serde_json::json!({"tools": tools.iter().map(|t| serde_json::json!({
+                        "name": format!("{name}__{}", t.name), "description": t.description,
+                        "input_schema": t.input_schema})).collect::<Vec<_>>()})
+                    }
+                    Err(e) => {
+                        failed = true;
+                        serde_json::json!({"error": e.to_string()})
+                    }
+                };
+                (name.clone(), v)
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (name, r) in &listed {
+            match r {
+                Ok(tools) => {
+                    println!("{name}: {} tool(s)", tools.len());
+                    for t in tools {
+                        println!(
+                            "  {name}__{}: {}",
+                            t.name,
+                            t.description.lines().next().unwrap_or("")
+                        );
+                        println!("    input: {}", t.input_schema);
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    println!("{name}: error: {}", e.message);
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,356 @@
+//! End-to-end tests of MCP tools: `pluto run` with official MCP servers from npm (installed into
+//! tests/mcp by `bash tests/run.sh`) over stdio and streamable HTTP, and with a server that
+//! misbehaves on purpose (tests/mcp/misbehave.js).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use pluto_test_support::{Format, StandIn, Step, scripted_model};
+use serde_json::{Value, json};
+
+fn mcp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/mcp")
+}
+
+fn server_script(package: &str) -> String {
+    let path = mcp_dir()
+        .join("node_modules/@modelcontextprotocol")
+        .join(package)
+        .join("dist/index.js");
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash tests/run.sh`, which installs the MCP servers",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// A model that calls `tool` with `args` once, then answers with the tool's result.
+fn caller(tool: &'static str, args: Value) -> impl Fn(&Value) -> Step + Send + Sync + 'static {
+    move |body: &Value| {
+        let last = body["messages"].as_array().unwrap().last().unwrap();
+        if last["role"] == "tool" {
+            Step::answer(format!(
+                "RESULT: {}",
+                last["content"].as_str().unwrap_or("")
+            ))
+        } else {
+            Step::calls("", vec![(tool, args.clone())])
+        }
+    }
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An agent `a` whose tools section is `tools` (YAML, indented two spaces).
+    fn new(tools: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = format!(
+            "---\npaf: 1\nname: a\ndescription: Uses MCP tools\nmodel: {{ provider: openrouter, name: m }}\ntools:\n{tools}---\nUse the tools.\n"
+        );
+        std::fs::write(dir.path().join("a.md"), agent).unwrap();
+        Project { dir }
+    }
+
+    fn run(&self, model: &str, extra_env: &[(&str, &str)], json_events: bool) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+        cmd.args(["run", "a.md", "go"])
+            .args(if json_events { vec!["--json"] } else { vec![] })
+            .current_dir(self.dir.path())
+            .env("OPENROUTER_BASE_URL", format!("{model}/api/v1"))
+            .env("OPENROUTER_API_KEY", "sk-or-test")
+            .env_remove("PLUTO_STATE")
+            .env_remove("PLUTO_MCP_TIMEOUT");
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn stdio_everything() -> String {
+    format!(
+        "  - mcp: everything\n    command: node\n    args: [\"{}\", \"stdio\"]\n",
+        server_script("server-everything")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn everything_echo_over_stdio() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        caller("everything__echo", json!({"message": "hello from MCP"})),
+    ))
+    .await;
+    let project = Project::new(&stdio_everything());
+    let out = tokio::task::spawn_blocking(move || project.run(&model.url, &[], false))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "RESULT: Echo: hello from MCP",
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A `node … streamableHttp` server-everything on a free port, killed when dropped.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_http_everything() -> HttpServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("node")
+        .args([
+            server_script("server-everything").as_str(),
+            "streamableHttp",
+        ])
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server-everything did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    HttpServer { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn everything_echo_over_streamable_http_with_a_header_from_the_environment() {
+    let server = start_http_everything();
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        caller("everything__echo", json!({"message": "over HTTP"})),
+    ))
+    .await;
+    let tools = format!(
+        "  - mcp: everything\n    url: http://127.0.0.1:{}/mcp\n    headers: {{ X-Api-Key: \"${{EVERYTHING_TOKEN}}\" }}\n",
+        server.port
+    );
+    let project = Project::new(&tools);
+    let url = model.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        project.run(&url, &[("EVERYTHING_TOKEN", "t0k3n")], false)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "RESULT: Echo: over HTTP");
+
+    // Without the variable: a clear message naming the server and the variable; the run goes on.
+    let project = Project::new(&format!(
+        "  - mcp: everything\n    url: http://127.0.0.1:{}/mcp\n    headers: {{ X-Api-Key: \"${{EVERYTHING_TOKEN}}\" }}\n",
+        server.port
+    ));
+    let plain = StandIn::start(scripted_model(Format::OpenRouter, |_: &Value| {
+        Step::answer("no tools, fine")
+    }))
+    .await;
+    let out = tokio::task::spawn_blocking(move || project.run(&plain.url, &[], false))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("MCP server `everything`"), "{err}");
+    assert!(err.contains("EVERYTHING_TOKEN"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_map_text_images_structured_content_and_resource_links() {
+    for (tool, args, check) in [
+        ("everything__get-tiny-image", json!({}), "image"),
+        (
+            "everything__get-structured-content",
+            json!({"location": "Chicago"}),
+            "structured",
+        ),
+        (
+            "everything__get-resource-links",
+            json!({"count": 2}),
+            "links",
+        ),
+    ] {
+        let model = StandIn::start(scripted_model(Format::OpenRouter, caller(tool, args))).await;
+        let project = Project::new(&stdio_everything());
+        let out = tokio::task::spawn_blocking(move || project.run(&model.url, &[], true))
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let completed: Value = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|e| e["type"] == "tool.completed")
+            .expect("a tool.completed event");
+        assert_eq!(completed["is_error"], false, "{completed}");
+        assert_eq!(completed["details"]["server"], "everything");
+        let content = completed["content"].as_str().unwrap();
+        match check {
+            "image" => {
+                assert!(content.contains("[image: image/png"), "{content}");
+                assert_eq!(completed["details"]["media"][0]["mimeType"], "image/png");
+            }
+            "structured" => assert!(
+                completed["details"]["structured_content"].is_object(),
+                "{completed}"
+            ),
+            _ => {
+                let resources = completed["details"]["resources"]
+                    .as_array()
+                    .expect("resource links in details");
+                assert_eq!(resources.len(), 2, "{completed}");
+                assert_eq!(resources[0]["type"], "resource_link");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_memory_server_keeps_a_knowledge_graph() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, caller(
+        "memory__create_entities",
+        json!({"entities": [{"name": "Pluto", "entityType": "project", "observations": ["hosts agents"]}]}),
+    ))).await;
+    let tools = format!(
+        "  - mcp: memory\n    command: node\n    args: [\"{}\"]\n    env: {{ MEMORY_FILE_PATH: \"${{GRAPH_DIR}}/graph.jsonl\" }}\n    include: [create_entities, read_graph]\n",
+        server_script("server-memory")
+    );
+    let project = Project::new(&tools);
+    let graph = project.dir.path().to_path_buf();
+    let url = model.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let g = graph.display().to_string();
+        project.run(&url, &[("GRAPH_DIR", &g)], false)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Pluto"), "{}", text(&out.stdout));
+    let requests = model.requests();
+    let offered: Vec<String> = requests[0].json()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        offered,
+        vec!["memory__create_entities", "memory__read_graph"],
+        "include: filters the tools"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn misbehaving_servers_give_tool_errors_and_the_run_goes_on() {
+    let script = mcp_dir().join("misbehave.js").display().to_string();
+    for (mode, expected) in [
+        ("crash", "MCP server `bad`"),
+        ("hang", "did not answer within"),
+        ("garbage", "MCP server `bad`"),
+        ("iserror", "the tool failed on purpose"),
+    ] {
+        let model = StandIn::start(scripted_model(
+            Format::OpenRouter,
+            caller("bad__boom", json!({})),
+        ))
+        .await;
+        let project = Project::new(&format!(
+            "  - mcp: bad\n    command: node\n    args: [\"{script}\", \"{mode}\"]\n"
+        ));
+        let url = model.url.clone();
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            project.run(&url, &[("PLUTO_MCP_TIMEOUT", "2s")], true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out.stderr));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{mode} took {:?}",
+            started.elapsed()
+        );
+        let events: Vec<Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let completed = events
+            .iter()
+            .find(|e| e["type"] == "tool.completed")
+            .expect("tool.completed");
+        assert_eq!(completed["is_error"], true, "{mode}: {completed}");
+        assert!(
+            completed["content"].as_str().unwrap().contains(expected),
+            "{mode}: {completed}"
+        );
+        assert_eq!(
+            events.last().unwrap()["type"],
+            "run.completed",
+            "{mode}: the run goes on"
+        );
+    }
+
+    // A server that cannot start: the user is told which, and the agent runs without it.
+    let plain = StandIn::start(scripted_model(Format::OpenRouter, |_: &Value| {
+        Step::answer("fine")
+    }))
+    .await;
+    let project = Project::new("  - mcp: ghost\n    command: /no/such/program\n");
+    let out = tokio::task::spawn_blocking(move || project.run(&plain.url, &[], false))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("MCP server `ghost`") && err.contains("/no/such/program"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_list_prints_each_servers_tools_and_schemas() {
+    let project = Project::new(&format!("{}    exclude: [get-env]\n", stdio_everything()));
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args(["mcp", "list", "a.md", "--json"])
+        .current_dir(project.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tools = listed["everything"]["tools"].as_array().unwrap();
+    let echo = tools
+        .iter()
+        .find(|t| t["name"] == "everything__echo")
+        .expect("echo");
+    assert_eq!(echo["input_schema"]["required"], json!(["message"]));
+    assert!(
+        tools.iter().all(|t| t["name"] != "everything__get-env"),
+        "exclude: filters the tools"
+    );
+}
