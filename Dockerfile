@@ -6,7 +6,8 @@
 #
 # Listening on 0.0.0.0 needs authentication: set PLUTO_ADMIN_KEY (tenants and their keys come
 # from the admin API), or PLUTO_INSECURE_NO_AUTH=true on a network you trust. Probes: /healthz
-# (alive) and /readyz (the state store answers).
+# (alive) and /readyz (the state store answers). The image has no Node.js or Python: an agent's
+# stdio MCP servers need their runtime added (FROM this image, apt-get install nodejs).
 # The image holds the shipped agents/ and sandbox-policies/ in /app; mount your own over them
 # (-v ./agents:/app/agents:ro). State is written to /app/.pluto (a volume in production).
 
