@@ -354,3 +354,107 @@ async fn mcp_list_prints_each_servers_tools_and_schemas() {
         "exclude: filters the tools"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_mcp_python_sdk_uses_pluto_mcp_serve_native_and_sandboxed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("files.md"),
+        "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
+    )
+    .unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+    let python = std::env::var("PLUTO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = mcp_dir().join("../mcp_client.py");
+    for extra in [vec![], vec!["--sandbox"]] {
+        let (dir_path, ws_path) = (dir.path().to_path_buf(), ws.clone());
+        let (python, script) = (python.clone(), script.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(python)
+                .arg(script)
+                .args([
+                    env!("CARGO_BIN_EXE_pluto"),
+                    "files.md",
+                    ws_path.to_str().unwrap(),
+                ])
+                .args(extra)
+                .current_dir(dir_path)
+                .env("OPENROUTER_API_KEY", "unused")
+                .env_remove("PLUTO_STATE")
+                .output()
+                .expect("run the MCP client (bash tests/run.sh installs it)")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "the MCP client failed:\n{}",
+            text(&out.stderr)
+        );
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen["server"], "pluto-files");
+        assert_eq!(
+            seen["tools"],
+            json!([
+                "edit_file",
+                "glob",
+                "grep",
+                "list_dir",
+                "read_file",
+                "write_file"
+            ])
+        );
+        assert_eq!(seen["schemas_ok"], true);
+        assert_eq!(seen["write_error"], false);
+        assert!(
+            seen["read"].as_str().unwrap().contains("written over MCP"),
+            "{seen}"
+        );
+        assert!(
+            seen["read_details"].is_object(),
+            "details travel as structured content: {seen}"
+        );
+        assert_eq!(seen["escape_error"], true, "the workspace holds: {seen}");
+        assert!(!seen["escape_text"].as_str().unwrap().contains("secret"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(ws.join("from-mcp.txt")).unwrap(),
+        "written over MCP\n"
+    );
+}
+
+#[test]
+fn mcp_serve_exits_cleanly_when_stdin_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("files.md"),
+        "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args(["mcp", "serve", "--agent", "files.md"])
+        .current_dir(dir.path())
+        .env_remove("PLUTO_STATE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pluto mcp serve did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "nothing but MCP on stdout");
+}

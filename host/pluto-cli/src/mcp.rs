@@ -10,6 +10,8 @@ use crate::compose::{SandboxArgs, load_agent, mcp_servers};
 pub enum Command {
     /// Start the agent's MCP servers and print their tools with their input schemas.
     List(ListArgs),
+    /// Serve the agent's tools to an MCP client over stdio.
+    Serve(ServeArgs),
 }
 
 /// Arguments of `pluto mcp list`.
@@ -41,7 +43,10 @@ pub struct ListArgs {
 
 /// Runs `pluto mcp …`.
 pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
-    let Command::List(args) = command;
+    let args = match command {
+        Command::List(args) => args,
+        Command::Serve(args) => return serve(args).await,
+    };
     let agent = load_agent(&args.agent, &args.agents, &args.sandbox.policy_set())?;
     let workspace = match &args.workspace {
         Some(dir) => dir.clone(),
@@ -105,4 +110,52 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Arguments of `pluto mcp serve`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Speaks MCP on stdin/stdout (logs go to stderr) until stdin closes. With --sandbox, the \
+built-in tools run in the WebAssembly sandbox under the agent's policy."
+)]
+pub struct ServeArgs {
+    /// The agent whose tools to serve.
+    #[arg(long)]
+    pub agent: String,
+
+    #[command(flatten)]
+    pub common: crate::compose::AgentArgs,
+}
+
+/// Runs `pluto mcp serve`.
+pub async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    use rmcp::ServiceExt;
+    let services = args.common.state.open().await?;
+    let policies = args.common.sandbox.policy_set();
+    let agent = load_agent(&args.agent, &args.common.agents, &policies)?;
+    let workspace = args.common.workspace_dir()?;
+    // Serving tools needs no model: a missing provider key is not an error here.
+    let prepared = crate::compose::build(
+        agent,
+        &policies,
+        &args.common,
+        services,
+        pluto_services::Tenant::default_tenant(),
+        workspace,
+        true,
+    )
+    .await?;
+    for warning in &prepared.skipped {
+        eprintln!("warning: {warning}");
+    }
+    let name = prepared.agent.manifest.name.as_str().to_owned();
+    let workspace = prepared.workspace.clone();
+    let tools: std::sync::Arc<dyn pluto_core::ToolExecutor> = std::sync::Arc::new(prepared.tools);
+    let server = pluto_mcp::server::ToolServer::new(&name, tools, workspace);
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the MCP session: {e}"))?;
+    let _ = running.waiting().await;
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,10 @@
 //! follow, and stopped when idle or dropped (a child process is killed with it). A server that
 //! fails to start, crashes, hangs past the call timeout or speaks malformed JSON-RPC gives the
 //! model a tool error naming the server; the next call starts it again.
+//!
+//! [`server`] is the other direction: an agent's tools served to MCP clients.
+
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
