@@ -152,10 +152,14 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let workspace = prepared.workspace.clone();
     let tools: std::sync::Arc<dyn pluto_core::ToolExecutor> = std::sync::Arc::new(prepared.tools);
     let server = pluto_mcp::server::ToolServer::new(&name, tools, workspace);
-    let running = server
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the MCP session: {e}"))?;
+    let running = match server.serve(rmcp::transport::stdio()).await {
+        Ok(running) => running,
+        // The client went away before the handshake: nothing to serve, not a failure.
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => anyhow::bail!("starting the MCP session: {e}"),
+    };
     let _ = running.waiting().await;
     Ok(ExitCode::SUCCESS)
 }
