@@ -458,3 +458,122 @@ fn mcp_serve_exits_cleanly_when_stdin_closes() {
     assert!(status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "nothing but MCP on stdout");
 }
+
+/// The example `text` component, built from guest/examples/text with the host.
+fn text_component() -> PathBuf {
+    PathBuf::from(pluto_sandbox::guests::EXAMPLE_TEXT_PATH)
+}
+
+#[test]
+fn tool_inspect_and_call_a_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let pluto = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pluto"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let wasm = text_component();
+    let out = pluto(&["tool", "inspect", wasm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("__word_count: Count the words"),
+        "{listing}"
+    );
+    assert!(listing.contains("wasi:io/streams"), "{listing}");
+    assert!(
+        !listing.contains("wasi:filesystem") && !listing.contains("wasi:http"),
+        "pure compute: {listing}"
+    );
+    let ws = dir.path().display().to_string();
+    let out = pluto(&[
+        "tool",
+        "call",
+        wasm.to_str().unwrap(),
+        "word_count",
+        r#"{"text": "one two three\nfour"}"#,
+        "--workspace",
+        &ws,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "4 words, 2 lines, 18 characters");
+    assert!(
+        text(&out.stderr).contains(r#""words":4"#),
+        "details on stderr: {}",
+        text(&out.stderr)
+    );
+
+    // Not a component, or not one of the tool world: clear errors.
+    std::fs::write(dir.path().join("junk.wasm"), "this is not wasm").unwrap();
+    let out = pluto(&["tool", "inspect", "junk.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("junk.wasm is not a usable tool component"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(dir.path().join("module.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let out = pluto(&["tool", "inspect", "module.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a usable tool component"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pluto(&[
+        "tool",
+        "call",
+        wasm.to_str().unwrap(),
+        "nope",
+        "{}",
+        "--workspace",
+        &ws,
+    ]);
+    assert!(
+        text(&out.stderr).contains("its tools are: word_count, upper"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_uses_a_tool_component_always_sandboxed() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        caller(
+            "text__word_count",
+            json!({"text": "count these four words"}),
+        ),
+    ))
+    .await;
+    let project = Project::new("  - component: text.wasm\n    include: [word_count]\n");
+    std::fs::copy(text_component(), project.dir.path().join("text.wasm")).unwrap();
+    let requests_url = model.url.clone();
+    let out = tokio::task::spawn_blocking(move || project.run(&requests_url, &[], true))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let completed = events
+        .iter()
+        .find(|e| e["type"] == "tool.completed")
+        .expect("a tool call");
+    assert_eq!(completed["content"], "4 words, 1 lines, 22 characters");
+    assert_eq!(completed["details"]["mode"], "sandbox", "{completed}");
+    let offered: Vec<String> = model.requests()[0].json()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        offered,
+        vec!["text__word_count"],
+        "named COMPONENT__TOOL, filtered by include"
+    );
+}

@@ -62,6 +62,7 @@ fn main() {
         ("FILES", "pluto_guest_files.wasm"),
         ("PROBE", "pluto_guest_probe.wasm"),
         ("SHELL", "pluto_guest_shell.wasm"),
+        ("TEXT", "pluto_guest_text.wasm"),
     ] {
         let path = wasm.join(file);
         assert!(

@@ -305,7 +305,7 @@ pub async fn build(
     let (tools, skipped) = if sandboxed {
         sandboxed_toolbox(&agent, policies, &workspace).await?
     } else {
-        toolbox(&agent, &http, &workspace).await?
+        toolbox(&agent, &http, &workspace, policies).await?
     };
     let provider: Arc<dyn Provider> = match endpoint {
         Ok(endpoint) => pluto_provider::provider(model.provider, endpoint, http),
@@ -409,10 +409,89 @@ async fn sandboxed_toolbox(
             // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
             // ones, run as in the permissive mode; wasm ones wait for the sandbox's MCP support.
             ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
-            ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
+            ToolSpec::Component(c) => {
+                add_component(&mut tools, c, agent, policies, &mut Some(sandbox.clone())).await?;
+            }
         }
     }
     Ok((tools, skipped))
+}
+
+/// A tool offered under another name (a component's tools are `COMPONENT__TOOL`).
+struct Prefixed {
+    inner: Arc<dyn pluto_tools::Tool>,
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl pluto_tools::Tool for Prefixed {
+    fn definition(&self) -> pluto_core::ToolDef {
+        pluto_core::ToolDef {
+            name: self.name.clone(),
+            ..self.inner.definition()
+        }
+    }
+
+    async fn call(
+        &self,
+        args: serde_json::Value,
+        ctx: &pluto_core::ToolContext,
+    ) -> pluto_core::ToolResult {
+        self.inner.call(args, ctx).await
+    }
+}
+
+/// A tool component: always sandboxed, under its own policy (or the agent's), its tools named
+/// `COMPONENT__TOOL`. A component that is not one (not wasm, another world, a trap in
+/// `describe`) fails the agent with the reason.
+async fn add_component(
+    tools: &mut Toolbox,
+    spec: &pluto_paf::tool::Component,
+    agent: &Agent,
+    policies: &PolicySet,
+    sandbox: &mut Option<Arc<Sandbox>>,
+) -> anyhow::Result<()> {
+    let path = agent.base_dir().join(spec.path.as_path());
+    let wasm = std::fs::read(&path)
+        .with_context(|| format!("reading tool component {}", path.display()))?;
+    let policy = match &spec.policy {
+        Some(name) => policies.get(name.as_str()).with_context(|| {
+            format!(
+                "tool component `{}`: no policy `{}`",
+                spec.name,
+                name.as_str()
+            )
+        })?,
+        None => agent
+            .policy(policies)
+            .context("the agent's sandbox policy")?,
+    };
+    let policy = Arc::new(policy.clone());
+    let sandbox = match sandbox {
+        Some(s) => s.clone(),
+        None => {
+            let config = SandboxConfig {
+                cache_dir: wasm_cache_dir(),
+                ..SandboxConfig::default()
+            };
+            sandbox.insert(Arc::new(Sandbox::new(&config)?)).clone()
+        }
+    };
+    let component = sandbox
+        .load(spec.name.as_str(), &wasm)
+        .await
+        .with_context(|| format!("loading tool component {}", path.display()))?;
+    let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
+    for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
+        let inner_name = tool.definition().name;
+        if spec.filter.allows(&inner_name) {
+            tools.add(Arc::new(Prefixed {
+                name: format!("{}__{inner_name}", spec.name),
+                inner: tool,
+            }))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {
@@ -448,9 +527,11 @@ async fn toolbox(
     agent: &Agent,
     http: &HttpClient,
     workspace: &Path,
+    policies: &PolicySet,
 ) -> anyhow::Result<(Toolbox, Vec<String>)> {
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
+    let mut sandbox = None;
     for spec in &agent.manifest.tools {
         match spec {
             ToolSpec::Builtin(set) => {
@@ -459,7 +540,9 @@ async fn toolbox(
                 }
             }
             ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
-            ToolSpec::Component(_) => skipped.push(not_supported_yet(spec)),
+            ToolSpec::Component(c) => {
+                add_component(&mut tools, c, agent, policies, &mut sandbox).await?;
+            }
         }
     }
     Ok((tools, skipped))

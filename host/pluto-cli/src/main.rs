@@ -17,6 +17,7 @@ mod run;
 mod serve;
 mod settings;
 mod state;
+mod tool;
 mod transfer;
 mod validate;
 
@@ -49,6 +50,9 @@ enum Command {
     /// Inspect the agent's MCP servers (`pluto mcp list AGENT`).
     #[command(subcommand)]
     Mcp(mcp::Command),
+    /// Inspect a tool component, or run one call of it in the sandbox.
+    #[command(subcommand)]
+    Tool(tool::Command),
     /// Create or update the state store's schema (PostgreSQL); Pluto also does this at start.
     Migrate(state::MigrateArgs),
 }
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Export(args) => transfer::export(&args),
         Command::Import(args) => runtime().and_then(|rt| rt.block_on(transfer::import(&args))),
         Command::Mcp(command) => runtime().and_then(|rt| rt.block_on(mcp::run(&command))),
+        Command::Tool(command) => runtime().and_then(|rt| rt.block_on(tool::run(&command))),
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(state::migrate(&args))),
     };
     match result {

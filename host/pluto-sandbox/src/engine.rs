@@ -150,6 +150,24 @@ impl Sandbox {
         })
     }
 
+    /// The interfaces component `wasm` imports (`wasi:filesystem/types@0.2.x`, …), to compare
+    /// with what a policy grants.
+    pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>, SandboxError> {
+        let compiled = wasmtime::component::Component::new(&self.engine, wasm).map_err(|e| {
+            SandboxError::Component {
+                name: "component".to_owned(),
+                message: format!("{e:#}"),
+            }
+        })?;
+        let ty = compiled.component_type();
+        let mut names: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Compiles (or loads from the cache) and links component `wasm`, and asks it once which
     /// tools it offers — with no folder, variable or network granted.
     pub async fn load(&self, name: &str, wasm: &[u8]) -> Result<Arc<Component>, SandboxError> {

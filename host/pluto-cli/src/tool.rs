@@ -1,0 +1,129 @@
+//! `pluto tool inspect PATH.wasm` and `pluto tool call PATH.wasm TOOL JSON`: a tool component's
+//! tools and imports, and one call of it in the sandbox under a policy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pluto_sandbox::{Sandbox, SandboxConfig};
+
+use crate::compose::SandboxArgs;
+
+/// `pluto tool …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List a component's tools (with their schemas) and the interfaces it imports.
+    Inspect {
+        /// The component (`.wasm`, the `tool-component` world of `wit/sandbox`).
+        path: PathBuf,
+    },
+    /// Run one call of a component's tool in the sandbox and print its content and details.
+    Call {
+        /// The component.
+        path: PathBuf,
+        /// The tool.
+        tool: String,
+        /// The arguments, as JSON.
+        #[arg(default_value = "{}")]
+        arguments: String,
+        /// The policy to run under (a name in --policies; default: `default`).
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        policy: String,
+        /// The folder `{workspace}` grants mean (default: the current folder).
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+}
+
+fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
+    Ok(Arc::new(Sandbox::new(&SandboxConfig::default())?))
+}
+
+fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Runs `pluto tool …`.
+pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Inspect { path } => {
+            let wasm = read(path)?;
+            let sandbox = sandbox()?;
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("component");
+            let component = sandbox
+                .load(name, &wasm)
+                .await
+                .with_context(|| format!("{} is not a usable tool component", path.display()))?;
+            println!("tools:");
+            for d in component.definitions() {
+                println!("  {name}__{}: {}", d.name, d.description);
+                println!("    input: {}", d.input_schema);
+            }
+            println!("imports:");
+            for import in sandbox.imports(&wasm)? {
+                println!("  {import}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call {
+            path,
+            tool,
+            arguments,
+            policy,
+            workspace,
+            sandbox: sandbox_args,
+        } => {
+            serde_json::from_str::<serde_json::Value>(arguments)
+                .with_context(|| format!("the arguments `{arguments}` are not JSON"))?;
+            let policies = sandbox_args.policy_set();
+            let policy = policies
+                .get(policy)
+                .with_context(|| format!("no policy named `{policy}`"))?
+                .clone();
+            let workspace = match workspace {
+                Some(dir) => dir.clone(),
+                None => std::env::current_dir()?,
+            };
+            let wasm = read(path)?;
+            let sandbox = sandbox()?;
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("component");
+            let component = sandbox
+                .load(name, &wasm)
+                .await
+                .with_context(|| format!("{} is not a usable tool component", path.display()))?;
+            if !component.definitions().iter().any(|d| &d.name == tool) {
+                let names: Vec<&str> = component
+                    .definitions()
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect();
+                anyhow::bail!(
+                    "the component has no tool `{tool}`; its tools are: {}",
+                    names.join(", ")
+                );
+            }
+            let env = |k: &str| std::env::var(k).ok();
+            let result = sandbox
+                .call(&component, &policy, &workspace, &env, tool, arguments)
+                .await;
+            println!("{}", result.content);
+            if !result.details.is_null() {
+                eprintln!("details: {}", result.details);
+            }
+            Ok(if result.is_error {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
