@@ -577,3 +577,37 @@ async fn an_agent_uses_a_tool_component_always_sandboxed() {
         "named COMPONENT__TOOL, filtered by include"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_whose_imports_its_policy_does_not_grant_is_refused_with_the_line_to_add() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, |_: &Value| {
+        Step::answer("never")
+    }))
+    .await;
+    let project = Project::new("  - component: files.wasm\n    policy: nothing\n");
+    // The sandboxed `files` tools import wasi:filesystem; the policy grants no folder.
+    std::fs::write(
+        project.dir.path().join("files.wasm"),
+        pluto_sandbox::guests::FILES,
+    )
+    .unwrap();
+    std::fs::create_dir_all(project.dir.path().join("sandbox-policies")).unwrap();
+    std::fs::write(
+        project.dir.path().join("sandbox-policies/nothing.yaml"),
+        "policy: 1\nname: nothing\n",
+    )
+    .unwrap();
+    let url = model.url.clone();
+    let out = tokio::task::spawn_blocking(move || project.run(&url, &[], false))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("tool component `files`"), "{err}");
+    assert!(err.contains("imports `wasi:filesystem/"), "{err}");
+    assert!(
+        err.contains("policy `nothing` grants no folder: add `filesystem:"),
+        "{err}"
+    );
+    assert!(model.requests().is_empty(), "the model was never asked");
+}

@@ -342,23 +342,6 @@ pub async fn build(
     })
 }
 
-/// Why a tool entry is left out: MCP servers and tool components arrive with later issues.
-fn not_supported_yet(spec: &ToolSpec) -> String {
-    match spec {
-        ToolSpec::Mcp(server) => format!(
-            "MCP server `{}` is skipped: wasm MCP servers are not supported by this build yet",
-            server.name
-        ),
-        ToolSpec::Component(c) => {
-            format!(
-                "tool component `{}` is skipped: tool components are not supported by this build yet",
-                c.name
-            )
-        }
-        ToolSpec::Builtin(set) => format!("`{}` is skipped", set.as_str()),
-    }
-}
-
 /// Where compiled components are cached: `$XDG_CACHE_HOME/pluto/wasm` or `~/.cache/pluto/wasm`.
 fn wasm_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
@@ -477,6 +460,15 @@ async fn add_component(
             sandbox.insert(Arc::new(Sandbox::new(&config)?)).clone()
         }
     };
+    let missing = pluto_sandbox::ungranted(&sandbox.imports(&wasm)?, &policy);
+    if !missing.is_empty() {
+        bail!(
+            "tool component `{}` ({}) cannot run under its policy: {}",
+            spec.name,
+            path.display(),
+            missing.join("; ")
+        );
+    }
     let component = sandbox
         .load(spec.name.as_str(), &wasm)
         .await
@@ -589,7 +581,10 @@ async fn add_mcp(
     workspace: &Path,
 ) -> anyhow::Result<()> {
     if matches!(spec.transport, pluto_paf::tool::McpTransport::Wasm { .. }) {
-        skipped.push(not_supported_yet(&ToolSpec::Mcp(spec.clone())));
+        skipped.push(format!(
+            "MCP server `{}` is skipped: wasm MCP servers are not supported by this build yet",
+            spec.name
+        ));
         return Ok(());
     }
     let server = mcp_server(spec, workspace);

@@ -341,3 +341,62 @@ impl Sandbox {
 fn root_cause(e: &wasmtime::Error) -> String {
     e.root_cause().to_string()
 }
+
+/// What a component imports that `policy` grants nothing for: one message per capability, naming
+/// the import and the policy line that would grant it. A component must not be loaded when this
+/// is not empty (it would only fail at its first call, with a vaguer error).
+pub fn ungranted(imports: &[String], policy: &Policy) -> Vec<String> {
+    let name = policy
+        .name
+        .as_ref()
+        .map_or("(inline)".to_owned(), |n| n.as_str().to_owned());
+    let mut out = Vec::new();
+    let first = |prefix: &str| imports.iter().find(|i| i.starts_with(prefix));
+    if let (true, Some(i)) = (policy.filesystem.is_empty(), first("wasi:filesystem/")) {
+        out.push(format!(
+            "it imports `{i}`, but policy `{name}` grants no folder: add `filesystem: [{{ path: \"{{workspace}}\", access: [read] }}]`"
+        ));
+    }
+    if policy.network.allow.is_empty() {
+        for prefix in ["wasi:http/outgoing-handler", "wasi:sockets/"] {
+            if let Some(i) = first(prefix) {
+                out.push(format!(
+                    "it imports `{i}`, but policy `{name}` allows no network: add `network: {{ allow: [\"api.example.com\"] }}` naming the hosts it may reach"
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ungranted_imports_name_the_import_and_the_line_to_add() {
+        let nothing = Policy::default();
+        let imports = vec![
+            "wasi:cli/environment@0.2.6".to_owned(),
+            "wasi:http/outgoing-handler@0.2.6".to_owned(),
+            "wasi:sockets/tcp@0.2.6".to_owned(),
+        ];
+        let missing = ungranted(&imports, &nothing);
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(
+            missing[0].contains("`wasi:http/outgoing-handler@0.2.6`"),
+            "{missing:?}"
+        );
+        assert!(missing[0].contains("add `network: { allow:"), "{missing:?}");
+        assert!(missing[1].contains("wasi:sockets/tcp"), "{missing:?}");
+        let pure = vec!["wasi:io/streams@0.2.6".to_owned()];
+        assert!(ungranted(&pure, &nothing).is_empty());
+        assert!(
+            ungranted(
+                &["wasi:filesystem/types@0.2.6".to_owned()],
+                &Policy::builtin_default()
+            )
+            .is_empty()
+        );
+    }
+}

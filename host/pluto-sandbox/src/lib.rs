@@ -26,7 +26,7 @@ mod host;
 pub mod limits;
 pub mod wasi;
 
-pub use engine::{Component, Sandbox, SandboxConfig, SandboxError};
+pub use engine::{Component, Sandbox, SandboxConfig, SandboxError, ungranted};
 
 mod bindings {
     wasmtime::component::bindgen!({
