@@ -1802,3 +1802,80 @@ async fn the_official_agent_protocol_client_runs_tasks_steps_and_artifacts() {
     .await;
     assert_eq!(code, 422);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_tools_are_served_over_mcp_streamable_http_per_tenant() {
+    let model = StandIn::start(scripted_model(Format::OpenRouter, echo_users)).await;
+    let dir = project();
+    let server = Server::start_with(
+        dir.path(),
+        &model.url,
+        "file://state",
+        &["--admin-key", "adm"],
+    );
+    let (url, http) = (server.url.clone(), reqwest::Client::new());
+    let mut keys = Vec::new();
+    for tenant in ["acme", "globex"] {
+        assert_eq!(
+            status(
+                http.put(format!("{url}/admin/v1/tenants/{tenant}"))
+                    .bearer_auth("adm")
+            )
+            .await,
+            201
+        );
+        let (_, key) = json_of(
+            http.post(format!("{url}/admin/v1/tenants/{tenant}/keys"))
+                .bearer_auth("adm"),
+        )
+        .await;
+        keys.push(key["key"].as_str().unwrap().to_owned());
+    }
+    let filer = json!({"filer.md": "---\npaf: 1\nname: filer\ndescription: Files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nFiles.\n"});
+    let deploy = http
+        .put(format!("{url}/admin/v1/tenants/acme/agents/filer"))
+        .bearer_auth("adm")
+        .json(&filer);
+    assert_eq!(status(deploy).await, 201);
+    let ws = dir.path().join(".pluto/workspaces/acme");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("hello.txt"), "hello from acme's workspace\n").unwrap();
+
+    let client = |key: String| {
+        let url = format!("{url}/mcp/filer");
+        tokio::task::spawn_blocking(move || {
+            Command::new(python())
+                .arg(repo_file("tests/mcp_http_client.py"))
+                .args([&url, &key])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = client(keys[0].clone()).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        seen["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("read_file")),
+        "{seen}"
+    );
+    assert_eq!(seen["is_error"], false);
+    assert!(
+        seen["read"]
+            .as_str()
+            .unwrap()
+            .contains("hello from acme's workspace"),
+        "{seen}"
+    );
+    // Another tenant's key does not reach acme's agent; no key is refused.
+    let out = client(keys[1].clone()).await.unwrap();
+    assert!(!out.status.success(), "globex must not see acme's agent");
+    let out = client("-".into()).await.unwrap();
+    assert!(!out.status.success(), "no key, no tools");
+}

@@ -11,6 +11,7 @@ pub mod ap;
 pub mod api;
 pub mod auth;
 pub mod data;
+pub mod mcp;
 pub mod metrics;
 pub mod runs;
 pub mod ws;
@@ -274,6 +275,7 @@ async fn shutdown_signal() {
         (name = "artifacts", description = "Versioned files of a session"),
         (name = "memory", description = "What agents remember"),
         (name = "a2a", description = "The A2A protocol (v1.0 JSON-RPC, 0.3 compatible)"),
+        (name = "mcp", description = "An agent's tools over MCP (streamable HTTP)"),
         (name = "agent-protocol", description = "Agent Protocol v1: tasks are sessions, steps are runs"),
         (name = "admin", description = "Tenants, keys and deployed agents (admin key)"),
         (name = "operations", description = "Health, readiness, metrics, this document")
@@ -399,6 +401,15 @@ fn with_default_agent_paths(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::O
             value["paths"][format!("{prefix}{rest}")] = item.clone();
         }
     }
+    // The MCP endpoint is rmcp's tower service, not a handler of ours: described here.
+    value["paths"]["/mcp/{agent}"] = serde_json::json!({"post": {
+        "tags": ["mcp"],
+        "summary": "MCP (streamable HTTP): the agent's tools for the caller's tenant",
+        "description": "JSON-RPC messages of the Model Context Protocol (initialize, tools/list, tools/call); GET and DELETE with an Mcp-Session-Id as the transport defines.",
+        "parameters": [{"name": "agent", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "A JSON-RPC response, or an SSE stream of them"}},
+        "security": [{"bearer": []}]
+    }});
     serde_json::from_value(value).unwrap_or(doc)
 }
 
@@ -406,7 +417,28 @@ fn with_default_agent_paths(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::O
 pub fn router(app: Shared) -> Router {
     let (routes, doc) = routes(app.clone());
     let doc = Arc::new(doc);
+    // MCP's streamable HTTP transport at /mcp/{agent}: a tower service, behind the same keys.
+    let config = rmcp::transport::StreamableHttpServerConfig::default();
+    let config = if app.auth.trusted() {
+        config
+    } else {
+        config.disable_allowed_hosts()
+    };
+    let mcp = rmcp::transport::StreamableHttpService::new(
+        {
+            let app = app.clone();
+            move || Ok(mcp::TenantTools::new(app.clone()))
+        },
+        Arc::new(
+            rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default(),
+        ),
+        config,
+    );
+    let mcp = Router::new()
+        .route_service("/mcp/{agent}", mcp)
+        .layer(from_fn_with_state(app.clone(), auth::tenant));
     routes
+        .merge(mcp)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route") })
         .layer(axum::Extension(doc))
         .layer(from_fn_with_state(app.clone(), observe))
