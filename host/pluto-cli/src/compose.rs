@@ -379,16 +379,23 @@ async fn sandboxed_toolbox(
     for spec in &agent.manifest.tools {
         match spec {
             ToolSpec::Builtin(set @ (Builtin::Files | Builtin::Shell)) => {
-                let wasm = if *set == Builtin::Files { guests::FILES } else { guests::SHELL };
+                let wasm = if *set == Builtin::Files {
+                    guests::FILES
+                } else {
+                    guests::SHELL
+                };
                 let component = sandbox.load(set.as_str(), wasm).await?;
                 for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
                     tools.add(tool)?;
                 }
             }
-            ToolSpec::Builtin(set) => skipped.push(format!(
-                "`{}` is skipped: it has no sandboxed version in this build yet, and the sandbox never falls back to running it natively",
-                set.as_str()
-            )),
+            // http_fetch does no work the sandbox could contain: it runs on the host, and every
+            // request is checked against the policy's network rules.
+            ToolSpec::Builtin(Builtin::HttpFetch) => {
+                tools.add(Arc::new(pluto_tools::http_fetch::HttpFetch::sandboxed(
+                    policy.network.clone(),
+                )))?;
+            }
             // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
             // ones, run as in the permissive mode; wasm ones wait for the sandbox's MCP support.
             ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,

@@ -232,3 +232,209 @@ mod tests {
         }
     }
 }
+
+/// Whether `ip` is an address a sandboxed tool may reach only when a rule names its range:
+/// loopback, private, link-local (cloud metadata at 169.254.169.254), unspecified, shared
+/// (100.64.0.0/10), multicast, broadcast, IPv6 unique-local and link-local, and IPv4-mapped
+/// IPv6 forms of any of them.
+pub fn is_special(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_special(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+impl NetRule {
+    /// Whether the rule names `ip` by address or range (what a special address needs).
+    fn names_address(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match &self.host {
+            HostPattern::Ip(a) => *a == ip,
+            HostPattern::Cidr(net) => net.contains(&ip),
+            _ => false,
+        }
+    }
+
+    /// Whether the rule covers a request to `host` (as written in the URL) at `ip`; a special
+    /// address (see [`is_special`]) is covered only by a rule naming its address or range.
+    pub fn covers(&self, scheme: &str, host: &str, port: u16, ip: IpAddr) -> bool {
+        self.matches(scheme, host, port, ip, true)
+    }
+
+    fn matches(&self, scheme: &str, host: &str, port: u16, ip: IpAddr, strict: bool) -> bool {
+        let scheme_ok = match self.scheme {
+            None => true,
+            Some(Scheme::Http) => scheme == "http",
+            Some(Scheme::Https) => scheme == "https",
+        };
+        if !scheme_ok || self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        if self.names_address(ip) {
+            return true;
+        }
+        if strict && is_special(ip) {
+            return false;
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        match &self.host {
+            HostPattern::Any => true,
+            HostPattern::Name(name) => *name == host,
+            HostPattern::Subdomains(domain) => host.ends_with(&format!(".{domain}")),
+            HostPattern::Ip(_) | HostPattern::Cidr(_) => false,
+        }
+    }
+}
+
+/// Decides a request to `host` at `ip` under `allow` and `deny` (deny wins; nothing is allowed
+/// that no rule allows). The error says why, for the tool to report.
+pub fn check(
+    allow: &[NetRule],
+    deny: &[NetRule],
+    scheme: &str,
+    host: &str,
+    port: u16,
+    ip: IpAddr,
+) -> Result<(), String> {
+    // A deny entry needs no range for special addresses: naming the host is enough.
+    if let Some(rule) = deny
+        .iter()
+        .find(|r| r.matches(scheme, host, port, ip, false))
+    {
+        return Err(format!(
+            "{scheme}://{host}:{port} ({ip}) is denied by the policy's network.deny entry `{rule}`"
+        ));
+    }
+    if allow.iter().any(|r| r.covers(scheme, host, port, ip)) {
+        return Ok(());
+    }
+    if is_special(ip) {
+        return Err(format!(
+            "{host} resolves to {ip}, a loopback, private or link-local address: the policy must name it in network.allow (for example `{ip}` or its CIDR range)"
+        ));
+    }
+    Err(format!(
+        "{scheme}://{host}:{port} is not allowed by the policy's network.allow"
+    ))
+}
+
+#[cfg(test)]
+mod decide {
+    use super::*;
+
+    fn rules(list: &[&str]) -> Vec<NetRule> {
+        list.iter().map(|r| NetRule::parse(r).unwrap()).collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn names_wildcards_ports_and_schemes() {
+        let allow = rules(&[
+            "api.example.com",
+            "*.corp.com",
+            "https://secure.io",
+            "data.org:8443",
+        ]);
+        let ok =
+            |s: &str, h: &str, p: u16| check(&allow, &[], s, h, p, ip("93.184.216.34")).is_ok();
+        assert!(ok("https", "api.example.com", 443));
+        assert!(ok("http", "API.example.com", 80));
+        assert!(ok("https", "a.b.corp.com", 443));
+        assert!(
+            !ok("https", "corp.com", 443),
+            "*.corp.com does not cover corp.com"
+        );
+        assert!(ok("https", "secure.io", 443));
+        assert!(
+            !ok("http", "secure.io", 80),
+            "the scheme is part of the rule"
+        );
+        assert!(ok("https", "data.org", 8443));
+        assert!(
+            !ok("https", "data.org", 443),
+            "the port is part of the rule"
+        );
+        assert!(!ok("https", "other.net", 443));
+    }
+
+    #[test]
+    fn special_addresses_need_a_rule_naming_their_range_and_deny_wins() {
+        let any = rules(&["*", "metadata.internal"]);
+        for addr in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.9",
+            "169.254.169.254",
+            "::1",
+            "::ffff:127.0.0.1",
+            "fd00::1",
+            "100.64.0.1",
+            "0.0.0.0",
+        ] {
+            let err = check(&any, &[], "http", "metadata.internal", 80, ip(addr)).unwrap_err();
+            assert!(err.contains("must name it"), "{addr}: {err}");
+        }
+        let local = rules(&["127.0.0.1"]);
+        assert!(check(&local, &[], "http", "localhost", 8080, ip("127.0.0.1")).is_ok());
+        assert!(
+            check(
+                &local,
+                &[],
+                "http",
+                "localhost",
+                8080,
+                ip("::ffff:127.0.0.1")
+            )
+            .is_ok()
+        );
+        assert!(check(&local, &[], "http", "x", 80, ip("127.0.0.2")).is_err());
+        let range = rules(&["127.0.0.0/8"]);
+        assert!(check(&range, &[], "http", "x", 80, ip("127.0.0.2")).is_ok());
+        let deny = rules(&["127.0.0.2"]);
+        let err = check(&range, &deny, "http", "x", 80, ip("127.0.0.2")).unwrap_err();
+        assert!(err.contains("network.deny entry `127.0.0.2`"), "{err}");
+        let deny_name = rules(&["blocked.example.com"]);
+        assert!(
+            check(
+                &rules(&["*"]),
+                &deny_name,
+                "https",
+                "blocked.example.com",
+                443,
+                ip("93.184.216.34")
+            )
+            .is_err()
+        );
+        assert!(
+            check(&[], &[], "https", "example.com", 443, ip("93.184.216.34")).is_err(),
+            "nothing allowed by default"
+        );
+    }
+}

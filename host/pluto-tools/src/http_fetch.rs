@@ -1,11 +1,16 @@
 //! The `http_fetch` tool: GET a URL and show the model its text (the permissive default: any
-//! host; in the sandbox only the hosts the policy allows).
+//! host; in sandbox mode only what the policy's `network` rules allow, checked on the host for
+//! every address and redirect).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pluto_core::{ToolContext, ToolDef, ToolResult};
 use serde_json::{Map, Value, json};
+
+use std::sync::Arc;
+
+use pluto_paf::policy::NetworkPolicy;
 
 use crate::toolbox::Tool;
 use pluto_files::output::head;
@@ -20,12 +25,101 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The `http_fetch` tool, sharing the host's HTTP client.
 pub struct HttpFetch {
     client: reqwest::Client,
+    /// In sandbox mode, the policy's network rules, checked for every request and redirect.
+    network: Option<Arc<NetworkPolicy>>,
 }
 
+/// The most redirects followed in sandbox mode (each one checked again).
+const MAX_REDIRECTS: usize = 5;
+
 impl HttpFetch {
-    /// The tool using `client`.
+    /// The tool using `client` (the permissive mode: any host).
     pub fn new(client: reqwest::Client) -> Self {
-        HttpFetch { client }
+        HttpFetch {
+            client,
+            network: None,
+        }
+    }
+
+    /// The tool in sandbox mode: only what `network` allows. The host resolves each name itself,
+    /// checks every address it would connect to (so a name resolving to a private address, or
+    /// resolving differently a moment later, gains nothing) and connects to the checked address;
+    /// redirects are followed by hand and checked the same way.
+    pub fn sandboxed(network: NetworkPolicy) -> Self {
+        HttpFetch {
+            client: reqwest::Client::new(),
+            network: Some(Arc::new(network)),
+        }
+    }
+
+    /// Sends a GET for `url` under the network policy, following redirects; the response, or
+    /// why the request was refused.
+    async fn checked_get(
+        &self,
+        network: &NetworkPolicy,
+        mut url: reqwest::Url,
+    ) -> Result<reqwest::Response, String> {
+        for _ in 0..=MAX_REDIRECTS {
+            let host = url
+                .host_str()
+                .ok_or_else(|| format!("{url} has no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = url.port_or_known_default().unwrap_or(80);
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            let mut refusal = None;
+            let mut chosen = None;
+            for addr in &addrs {
+                match pluto_paf::network::check(
+                    &network.allow,
+                    &network.deny,
+                    url.scheme(),
+                    &host,
+                    port,
+                    addr.ip(),
+                ) {
+                    Ok(()) => {
+                        chosen = Some(*addr);
+                        break;
+                    }
+                    Err(why) => refusal = Some(why),
+                }
+            }
+            let Some(addr) = chosen else {
+                return Err(refusal.unwrap_or_else(|| format!("{host} has no address")));
+            };
+            // Connect to the address that was checked, not whatever the name says next.
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(&host, addr)
+                .timeout(TIMEOUT)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let response = client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| format!("fetching {url} failed: {e}"))?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| format!("{url} redirected without a Location"))?;
+            url = url
+                .join(location)
+                .map_err(|e| format!("bad redirect to `{location}`: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!("redirect to an unsupported scheme: {url}"));
+            }
+        }
+        Err(format!("more than {MAX_REDIRECTS} redirects"))
     }
 }
 
@@ -64,9 +158,30 @@ impl Tool for HttpFetch {
             }
             Err(e) => return ToolResult::error(format!("invalid URL `{url}`: {e}")),
         };
-        let mut response = match self.client.get(parsed).timeout(TIMEOUT).send().await {
+        let mode = if self.network.is_some() {
+            "sandbox"
+        } else {
+            "native"
+        };
+        let sent = match &self.network {
+            Some(network) => self.checked_get(network, parsed).await,
+            None => self
+                .client
+                .get(parsed)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| format!("fetching {url} failed: {e}")),
+        };
+        let mut response = match sent {
             Ok(r) => r,
-            Err(e) => return ToolResult::error(format!("fetching {url} failed: {e}")),
+            Err(why) => {
+                return ToolResult {
+                    content: why.clone(),
+                    details: json!({"url": url, "refused": why, "mode": mode}),
+                    is_error: true,
+                };
+            }
         };
         let status = response.status();
         let final_url = response.url().to_string();
@@ -113,7 +228,7 @@ impl Tool for HttpFetch {
         let reason = status.canonical_reason().unwrap_or("");
         let content = format!("HTTP {} {reason}\n\n{text}", status.as_u16());
         let details = json!({"url": final_url, "status": status.as_u16(), "headers": headers,
-                             "bytes": body.len(), "truncated": cut || shown_cut, "mode": "native"});
+                             "bytes": body.len(), "truncated": cut || shown_cut, "mode": mode});
         ToolResult {
             content,
             details,

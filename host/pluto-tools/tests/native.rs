@@ -372,3 +372,89 @@ async fn http_fetch_returns_text_with_status_and_headers_in_details() {
     let bad = call(&tb, &c, "http_fetch", json!({"url": "file:///etc/passwd"})).await;
     assert_eq!(bad.content, "unsupported scheme `file`: use http or https");
 }
+
+mod sandboxed_http_fetch {
+    //! `http_fetch` in sandbox mode: the policy's network rules, checked on the host for every
+    //! address and redirect, against a real local server.
+
+    use super::*;
+    use pluto_paf::policy::NetworkPolicy;
+    use pluto_tools::Tool;
+    use pluto_tools::http_fetch::HttpFetch;
+
+    fn network(allow: &[&str], deny: &[&str]) -> NetworkPolicy {
+        serde_json::from_value(json!({"allow": allow, "deny": deny})).unwrap()
+    }
+
+    async fn fetch(policy: NetworkPolicy, url: &str) -> ToolResult {
+        let dir = tempfile::tempdir().unwrap();
+        HttpFetch::sandboxed(policy)
+            .call(json!({"url": url}), &ctx(dir.path()))
+            .await
+    }
+
+    #[tokio::test]
+    async fn only_what_the_policy_names_is_reached() {
+        let server = StandIn::start(|request, _| {
+            if request.path == "/hop" {
+                Reply::error(302, "").with_header("location", "/page")
+            } else if request.path == "/away" {
+                Reply::error(302, "").with_header("location", "http://127.0.0.2:9/elsewhere")
+            } else {
+                Reply::stream("text/plain", vec!["served".into()])
+            }
+        })
+        .await;
+        let url = format!("{}/page", server.url);
+
+        let ok = fetch(network(&["127.0.0.1"], &[]), &url).await;
+        assert!(!ok.is_error, "{}", ok.content);
+        assert!(ok.content.contains("served"));
+        assert_eq!(ok.details["mode"], "sandbox");
+
+        // Nothing allowed by default; `*` and a host name do not cover loopback.
+        for allow in [vec![], vec!["*"], vec!["localhost"]] {
+            let url = url.replace("127.0.0.1", "localhost");
+            let refused = fetch(network(&allow, &[]), &url).await;
+            assert!(refused.is_error, "{allow:?}: {}", refused.content);
+            assert!(!refused.content.contains("served"));
+        }
+        let refused = fetch(network(&["*"], &[]), &url).await;
+        assert!(
+            refused.content.contains("must name it in network.allow"),
+            "{}",
+            refused.content
+        );
+
+        // Deny wins over allow.
+        let denied = fetch(network(&["127.0.0.0/8"], &["127.0.0.1"]), &url).await;
+        assert!(
+            denied.is_error && denied.content.contains("network.deny"),
+            "{}",
+            denied.content
+        );
+
+        // A redirect is checked like the first request: followed where allowed, refused elsewhere.
+        let hop = fetch(network(&["127.0.0.1"], &[]), &format!("{}/hop", server.url)).await;
+        assert!(
+            !hop.is_error && hop.content.contains("served"),
+            "{}",
+            hop.content
+        );
+        let away = fetch(
+            network(&["127.0.0.1"], &[]),
+            &format!("{}/away", server.url),
+        )
+        .await;
+        assert!(away.is_error, "{}", away.content);
+        assert!(away.content.contains("127.0.0.2"), "{}", away.content);
+        assert_eq!(
+            server
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/elsewhere")
+                .count(),
+            0
+        );
+    }
+}
