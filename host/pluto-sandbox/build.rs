@@ -63,6 +63,8 @@ fn main() {
         ("PROBE", "pluto_guest_probe.wasm"),
         ("SHELL", "pluto_guest_shell.wasm"),
         ("TEXT", "pluto_guest_text.wasm"),
+        ("FETCH", "pluto_guest_fetch.wasm"),
+        ("NOTES_MCP", "pluto_guest_notes_mcp.wasm"),
     ] {
         let path = wasm.join(file);
         assert!(

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use pluto_core::Provider;
 use pluto_paf::manifest::SandboxMode;
-use pluto_paf::tool::{Builtin, ToolSpec};
+use pluto_paf::scalar::{Digest, WasmSource};
+use pluto_paf::tool::{Builtin, McpTransport, ToolSpec};
 use pluto_paf::{Agent, Catalog, PolicySet};
 use pluto_provider::{Endpoint, HttpClient};
 use pluto_runtime::{Limits, RunSpec, SessionContext};
@@ -368,11 +369,8 @@ async fn sandboxed_toolbox(
             .cloned()
             .context("the agent's sandbox policy")?,
     );
-    let config = SandboxConfig {
-        cache_dir: wasm_cache_dir(),
-        ..SandboxConfig::default()
-    };
-    let sandbox = Arc::new(Sandbox::new(&config)?);
+    let mut shared = None;
+    let sandbox = shared_sandbox(&mut shared)?;
     let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
@@ -397,10 +395,21 @@ async fn sandboxed_toolbox(
                 )))?;
             }
             // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
-            // ones, run as in the permissive mode; wasm ones wait for the sandbox's MCP support.
-            ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
+            // ones, run as in the permissive mode; wasm ones run in the sandbox in both modes.
+            ToolSpec::Mcp(server) => {
+                add_mcp(
+                    &mut tools,
+                    &mut skipped,
+                    server,
+                    agent,
+                    policies,
+                    workspace,
+                    &mut shared,
+                )
+                .await?
+            }
             ToolSpec::Component(c) => {
-                add_component(&mut tools, c, agent, policies, &mut Some(sandbox.clone())).await?;
+                add_component(&mut tools, c, agent, policies, &mut shared).await?;
             }
         }
     }
@@ -441,45 +450,15 @@ async fn add_component(
     policies: &PolicySet,
     sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<()> {
-    let path = agent.base_dir().join(spec.path.as_path());
-    let wasm = std::fs::read(&path)
-        .with_context(|| format!("reading tool component {}", path.display()))?;
-    let policy = match &spec.policy {
-        Some(name) => policies.get(name.as_str()).with_context(|| {
-            format!(
-                "tool component `{}`: no policy `{}`",
-                spec.name,
-                name.as_str()
-            )
-        })?,
-        None => agent
-            .policy(policies)
-            .context("the agent's sandbox policy")?,
-    };
-    let policy = Arc::new(policy.clone());
-    let sandbox = match sandbox {
-        Some(s) => s.clone(),
-        None => {
-            let config = SandboxConfig {
-                cache_dir: wasm_cache_dir(),
-                ..SandboxConfig::default()
-            };
-            sandbox.insert(Arc::new(Sandbox::new(&config)?)).clone()
-        }
-    };
-    let missing = pluto_sandbox::ungranted(&sandbox.imports(&wasm)?, &policy);
-    if !missing.is_empty() {
-        bail!(
-            "tool component `{}` ({}) cannot run under its policy: {}",
-            spec.name,
-            path.display(),
-            missing.join("; ")
-        );
-    }
+    let what = format!("tool component `{}` ({})", spec.name, spec.source);
+    let wasm = read_wasm(&spec.source, spec.digest.as_ref(), agent).context(what.clone())?;
+    let policy = Arc::new(policy_for(spec.policy.as_ref(), agent, policies).context(what.clone())?);
+    let sandbox = shared_sandbox(sandbox)?;
+    refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
     let component = sandbox
         .load(spec.name.as_str(), &wasm)
         .await
-        .with_context(|| format!("loading tool component {}", path.display()))?;
+        .context(what)?;
     let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
     for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
         let inner_name = tool.definition().name;
@@ -491,6 +470,118 @@ async fn add_component(
         }
     }
     Ok(())
+}
+
+/// The bytes of a component or wasm program: the file (relative to the agent's folder) or the
+/// built-in example, checked against its pinned digest when it has one.
+pub fn read_wasm(
+    source: &WasmSource,
+    digest: Option<&Digest>,
+    agent: &Agent,
+) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    let wasm = match source {
+        WasmSource::Path(path) => {
+            let path = agent.base_dir().join(path.as_path());
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            std::borrow::Cow::Owned(bytes)
+        }
+        WasmSource::Example(name) => std::borrow::Cow::Borrowed(example(name)?),
+    };
+    if let Some(pinned) = digest {
+        check_digest(&wasm, pinned)?;
+    }
+    Ok(wasm)
+}
+
+/// The example component `name`, or an error listing the examples.
+pub fn example(name: &str) -> anyhow::Result<&'static [u8]> {
+    guests::example(name).with_context(|| {
+        let names: Vec<&str> = guests::EXAMPLES.iter().map(|(n, _, _)| *n).collect();
+        format!(
+            "there is no example component `{name}`; the examples are {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// Refuses `wasm` unless its SHA-256 is `pinned`.
+pub fn check_digest(wasm: &[u8], pinned: &Digest) -> anyhow::Result<()> {
+    use sha2::Digest as _;
+    let actual = hex(&sha2::Sha256::digest(wasm));
+    if actual != pinned.sha256_hex() {
+        bail!(
+            "its digest is sha256:{actual}, but the manifest pins {pinned}: the file is not the one that was reviewed"
+        );
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The policy an entry names, or else the agent's.
+fn policy_for(
+    name: Option<&pluto_paf::scalar::PolicyName>,
+    agent: &Agent,
+    policies: &PolicySet,
+) -> anyhow::Result<pluto_paf::Policy> {
+    match name {
+        Some(name) => policies
+            .get(name.as_str())
+            .cloned()
+            .with_context(|| format!("no sandbox policy `{}`", name.as_str())),
+        None => agent
+            .policy(policies)
+            .cloned()
+            .context("the agent's sandbox policy"),
+    }
+}
+
+/// The sandbox the agent's components share, created on first use.
+fn shared_sandbox(slot: &mut Option<Arc<Sandbox>>) -> anyhow::Result<Arc<Sandbox>> {
+    if let Some(sandbox) = slot {
+        return Ok(sandbox.clone());
+    }
+    let config = SandboxConfig {
+        cache_dir: wasm_cache_dir(),
+        ..SandboxConfig::default()
+    };
+    Ok(slot.insert(Arc::new(Sandbox::new(&config)?)).clone())
+}
+
+/// Refuses a component whose imports its policy grants nothing for, naming what to add.
+fn refuse_ungranted(
+    sandbox: &Sandbox,
+    wasm: &[u8],
+    policy: &pluto_paf::Policy,
+) -> anyhow::Result<()> {
+    let missing = pluto_sandbox::ungranted(&sandbox.imports(wasm)?, policy);
+    if !missing.is_empty() {
+        bail!("it cannot run under its policy: {}", missing.join("; "));
+    }
+    Ok(())
+}
+
+/// Starts a wasm MCP server in the sandbox, one instance per start.
+struct SandboxLauncher {
+    sandbox: Arc<Sandbox>,
+    program: Arc<pluto_sandbox::Program>,
+    policy: pluto_paf::Policy,
+    workspace: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl pluto_mcp::WasmLauncher for SandboxLauncher {
+    async fn launch(&self) -> Result<pluto_mcp::WasmStdio, String> {
+        let env = |k: &str| std::env::var(k).ok();
+        let process = self
+            .sandbox
+            .start(&self.program, &self.policy, &self.workspace, &env)
+            .await?;
+        Ok((Box::new(process.stdout), Box::new(process.stdin)))
+    }
 }
 
 pub fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Result<Agent> {
@@ -538,7 +629,18 @@ async fn toolbox(
                     tools.add(tool)?;
                 }
             }
-            ToolSpec::Mcp(server) => add_mcp(&mut tools, &mut skipped, server, workspace).await?,
+            ToolSpec::Mcp(server) => {
+                add_mcp(
+                    &mut tools,
+                    &mut skipped,
+                    server,
+                    agent,
+                    policies,
+                    workspace,
+                    &mut sandbox,
+                )
+                .await?
+            }
             ToolSpec::Component(c) => {
                 add_component(&mut tools, c, agent, policies, &mut sandbox).await?;
             }
@@ -548,10 +650,46 @@ async fn toolbox(
 }
 
 /// An MCP server of an agent, its `${VAR}`s read from the environment, its processes started in
-/// the workspace.
-fn mcp_server(spec: &pluto_paf::tool::McpServer, workspace: &Path) -> Arc<pluto_mcp::McpServer> {
+/// the workspace; a `wasm:` one loaded into the sandbox (refused if its policy does not grant
+/// what it imports).
+async fn mcp_server(
+    spec: &pluto_paf::tool::McpServer,
+    agent: &Agent,
+    policies: &PolicySet,
+    workspace: &Path,
+    sandbox: &mut Option<Arc<Sandbox>>,
+) -> anyhow::Result<Arc<pluto_mcp::McpServer>> {
     let env: pluto_mcp::Env = Arc::new(|k: &str| std::env::var(k).ok());
-    pluto_mcp::McpServer::new(spec.clone(), env, workspace.to_path_buf(), mcp_limits())
+    let launcher: Option<Arc<dyn pluto_mcp::WasmLauncher>> = match &spec.transport {
+        McpTransport::Wasm {
+            source,
+            digest,
+            policy,
+        } => {
+            let what = format!("wasm MCP server `{}` ({source})", spec.name);
+            let wasm = read_wasm(source, digest.as_ref(), agent).context(what.clone())?;
+            let policy = policy_for(policy.as_ref(), agent, policies).context(what.clone())?;
+            let sandbox = shared_sandbox(sandbox)?;
+            refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
+            let program = sandbox
+                .load_program(spec.name.as_str(), &wasm)
+                .context(what)?;
+            Some(Arc::new(SandboxLauncher {
+                sandbox,
+                program,
+                policy,
+                workspace: workspace.to_path_buf(),
+            }))
+        }
+        _ => None,
+    };
+    Ok(pluto_mcp::McpServer::with_launcher(
+        spec.clone(),
+        env,
+        workspace.to_path_buf(),
+        mcp_limits(),
+        launcher,
+    ))
 }
 
 /// MCP timeouts: the defaults, or `PLUTO_MCP_TIMEOUT` (for example `30s`) for one tool call.
@@ -567,16 +705,19 @@ fn mcp_limits() -> pluto_mcp::Limits {
 }
 
 /// The agent's MCP servers.
-pub fn mcp_servers(agent: &Agent, workspace: &Path) -> Vec<Arc<pluto_mcp::McpServer>> {
-    agent
-        .manifest
-        .tools
-        .iter()
-        .filter_map(|spec| match spec {
-            ToolSpec::Mcp(server) => Some(mcp_server(server, workspace)),
-            _ => None,
-        })
-        .collect()
+pub async fn mcp_servers(
+    agent: &Agent,
+    policies: &PolicySet,
+    workspace: &Path,
+) -> anyhow::Result<Vec<Arc<pluto_mcp::McpServer>>> {
+    let mut sandbox = None;
+    let mut servers = Vec::new();
+    for spec in &agent.manifest.tools {
+        if let ToolSpec::Mcp(server) = spec {
+            servers.push(mcp_server(server, agent, policies, workspace, &mut sandbox).await?);
+        }
+    }
+    Ok(servers)
 }
 
 /// Lists an MCP server's tools into the toolbox; a server that cannot start is reported (the
@@ -585,16 +726,12 @@ async fn add_mcp(
     tools: &mut Toolbox,
     skipped: &mut Vec<String>,
     spec: &pluto_paf::tool::McpServer,
+    agent: &Agent,
+    policies: &PolicySet,
     workspace: &Path,
+    sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<()> {
-    if matches!(spec.transport, pluto_paf::tool::McpTransport::Wasm { .. }) {
-        skipped.push(format!(
-            "MCP server `{}` is skipped: wasm MCP servers are not supported by this build yet",
-            spec.name
-        ));
-        return Ok(());
-    }
-    let server = mcp_server(spec, workspace);
+    let server = mcp_server(spec, agent, policies, workspace, sandbox).await?;
     match pluto_mcp::tools(&server).await {
         Ok(list) => {
             for tool in list {

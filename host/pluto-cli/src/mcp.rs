@@ -47,12 +47,13 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
         Command::List(args) => args,
         Command::Serve(args) => return serve(args).await,
     };
-    let agent = load_agent(&args.agent, &args.agents, &args.sandbox.policy_set())?;
+    let policies = args.sandbox.policy_set();
+    let agent = load_agent(&args.agent, &args.agents, &policies)?;
     let workspace = match &args.workspace {
         Some(dir) => dir.clone(),
         None => std::env::current_dir()?,
     };
-    let servers = mcp_servers(&agent, &workspace);
+    let servers = mcp_servers(&agent, &policies, &workspace).await?;
     if servers.is_empty() {
         eprintln!(
             "agent `{}` has no MCP servers",

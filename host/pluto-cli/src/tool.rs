@@ -1,5 +1,6 @@
 //! `pluto tool inspect PATH.wasm` and `pluto tool call PATH.wasm TOOL JSON`: a tool component's
-//! tools and imports, and one call of it in the sandbox under a policy.
+//! tools and imports, and one call of it in the sandbox under a policy. `example:NAME` names a
+//! built-in example component instead of a file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,13 +16,14 @@ use crate::compose::SandboxArgs;
 pub enum Command {
     /// List a component's tools (with their schemas) and the interfaces it imports.
     Inspect {
-        /// The component (`.wasm`, the `tool-component` world of `wit/sandbox`).
-        path: PathBuf,
+        /// The component: a `.wasm` file of the `tool-component` world (`wit/sandbox`), or
+        /// `example:NAME` for a built-in example (`example:text`, `example:fetch`).
+        path: String,
     },
     /// Run one call of a component's tool in the sandbox and print its content and details.
     Call {
-        /// The component.
-        path: PathBuf,
+        /// The component: a `.wasm` file or `example:NAME`.
+        path: String,
         /// The tool.
         tool: String,
         /// The arguments, as JSON.
@@ -42,24 +44,31 @@ fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
     Ok(Arc::new(Sandbox::new(&SandboxConfig::default())?))
 }
 
-fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+/// The component's bytes and its name (the file stem, or the example's name).
+fn read(path: &str) -> anyhow::Result<(std::borrow::Cow<'static, [u8]>, String)> {
+    if let Some(name) = path.strip_prefix("example:") {
+        return Ok((crate::compose::example(name)?.into(), name.to_owned()));
+    }
+    let file = PathBuf::from(path);
+    let wasm = std::fs::read(&file).with_context(|| format!("reading {path}"))?;
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("component")
+        .to_owned();
+    Ok((wasm.into(), name))
 }
 
 /// Runs `pluto tool …`.
 pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Inspect { path } => {
-            let wasm = read(path)?;
+            let (wasm, name) = read(path)?;
             let sandbox = sandbox()?;
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("component");
             let component = sandbox
-                .load(name, &wasm)
+                .load(&name, &wasm)
                 .await
-                .with_context(|| format!("{} is not a usable tool component", path.display()))?;
+                .with_context(|| format!("{path} is not a usable tool component"))?;
             println!("tools:");
             for d in component.definitions() {
                 println!("  {name}__{}: {}", d.name, d.description);
@@ -75,7 +84,7 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
             path,
             tool,
             arguments,
-            policy,
+            policy: policy_name,
             workspace,
             sandbox: sandbox_args,
         } => {
@@ -83,23 +92,26 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("the arguments `{arguments}` are not JSON"))?;
             let policies = sandbox_args.policy_set();
             let policy = policies
-                .get(policy)
-                .with_context(|| format!("no policy named `{policy}`"))?
+                .get(policy_name)
+                .with_context(|| format!("no policy named `{policy_name}`"))?
                 .clone();
             let workspace = match workspace {
                 Some(dir) => dir.clone(),
                 None => std::env::current_dir()?,
             };
-            let wasm = read(path)?;
+            let (wasm, name) = read(path)?;
             let sandbox = sandbox()?;
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("component");
+            let missing = pluto_sandbox::ungranted(&sandbox.imports(&wasm)?, &policy);
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "{path} cannot run under policy `{policy_name}`: {}",
+                    missing.join("; ")
+                );
+            }
             let component = sandbox
-                .load(name, &wasm)
+                .load(&name, &wasm)
                 .await
-                .with_context(|| format!("{} is not a usable tool component", path.display()))?;
+                .with_context(|| format!("{path} is not a usable tool component"))?;
             if !component.definitions().iter().any(|d| &d.name == tool) {
                 let names: Vec<&str> = component
                     .definitions()

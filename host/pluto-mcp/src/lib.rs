@@ -1,6 +1,9 @@
 //! MCP tools: an agent's MCP servers, reached with the official Rust SDK (`rmcp`) over stdio (a
 //! child process) or streamable HTTP, and offered to the model as `SERVER__TOOL`.
 //!
+//! A `wasm:` server runs under wasmtime in the sandbox ([`WasmLauncher`]), its stdin and stdout
+//! wired to the client.
+//!
 //! A server is started when its tools are first listed or called, reused for the calls that
 //! follow, and stopped when idle or dropped (a child process is killed with it). A server that
 //! fails to start, crashes, hangs past the call timeout or speaks malformed JSON-RPC gives the
@@ -64,12 +67,27 @@ struct Connection {
     last_used: Instant,
 }
 
+/// A wasm MCP server's stdout (read by the client) and stdin (written by it).
+pub type WasmStdio = (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+);
+
+/// Starts a wasm MCP server (`wasm:`) in the sandbox; the host that has one supplies it.
+/// Dropping the returned stdio stops the server.
+#[async_trait]
+pub trait WasmLauncher: Send + Sync {
+    /// Starts one instance of the server.
+    async fn launch(&self) -> Result<WasmStdio, String>;
+}
+
 /// One MCP server of an agent.
 pub struct McpServer {
     spec: Spec,
     env: Env,
     dir: PathBuf,
     limits: Limits,
+    wasm: Option<Arc<dyn WasmLauncher>>,
     conn: Mutex<Option<Connection>>,
 }
 
@@ -87,11 +105,23 @@ pub struct ListedTool {
 impl McpServer {
     /// The server `spec`, its child processes started in `dir`.
     pub fn new(spec: Spec, env: Env, dir: PathBuf, limits: Limits) -> Arc<McpServer> {
+        Self::with_launcher(spec, env, dir, limits, None)
+    }
+
+    /// The server `spec`, a `wasm:` one started by `wasm`.
+    pub fn with_launcher(
+        spec: Spec,
+        env: Env,
+        dir: PathBuf,
+        limits: Limits,
+        wasm: Option<Arc<dyn WasmLauncher>>,
+    ) -> Arc<McpServer> {
         Arc::new(McpServer {
             spec,
             env,
             dir,
             limits,
+            wasm,
             conn: Mutex::new(None),
         })
     }
@@ -168,9 +198,14 @@ impl McpServer {
                 tokio::time::timeout(self.limits.start, ().serve(transport)).await
             }
             McpTransport::Wasm { .. } => {
-                return Err(self.error(
-                    "wasm MCP servers run in the sandbox, which this build does not offer yet",
-                ));
+                let launcher = self.wasm.as_ref().ok_or_else(|| {
+                    self.error("a wasm MCP server needs the sandbox, and none was given")
+                })?;
+                let transport = launcher
+                    .launch()
+                    .await
+                    .map_err(|e| self.error(format!("cannot start it in the sandbox: {e}")))?;
+                tokio::time::timeout(self.limits.start, ().serve(transport)).await
             }
         };
         match started {

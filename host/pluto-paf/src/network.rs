@@ -342,6 +342,27 @@ pub fn check(
     ))
 }
 
+/// The first of `addrs` (what `host` resolved to) that `allow` and `deny` let a request to
+/// `scheme://host:port` reach: the address to connect to, so that what was checked is what is
+/// reached. When none is allowed, why the last one was refused.
+pub fn choose(
+    allow: &[NetRule],
+    deny: &[NetRule],
+    scheme: &str,
+    host: &str,
+    port: u16,
+    addrs: &[std::net::SocketAddr],
+) -> Result<std::net::SocketAddr, String> {
+    let mut refusal = None;
+    for addr in addrs {
+        match check(allow, deny, scheme, host, port, addr.ip()) {
+            Ok(()) => return Ok(*addr),
+            Err(why) => refusal = Some(why),
+        }
+    }
+    Err(refusal.unwrap_or_else(|| format!("{host} has no address")))
+}
+
 #[cfg(test)]
 mod decide {
     use super::*;

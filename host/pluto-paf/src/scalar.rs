@@ -84,6 +84,8 @@ scalar_serde!(
     VarName,
     EnvString,
     RelPath,
+    WasmSource,
+    Digest,
     Duration,
     ByteSize,
     SemVer,
@@ -365,6 +367,87 @@ impl Scalar for RelPath {
             ));
         }
         Ok(RelPath(s.to_owned()))
+    }
+}
+
+/// Where a tool component or wasm MCP server comes from: a path relative to the agent's folder,
+/// or `example:NAME`, one of the example components built into the `pluto` binary.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WasmSource {
+    /// A `.wasm` file relative to the agent's folder.
+    Path(RelPath),
+    /// An example component shipped inside the binary (`example:fetch`).
+    Example(String),
+}
+
+impl WasmSource {
+    /// The name the source gives its tools: the file stem, or the example's name.
+    pub fn stem(&self) -> &str {
+        match self {
+            WasmSource::Path(p) => p
+                .as_path()
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default(),
+            WasmSource::Example(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for WasmSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WasmSource::Path(p) => p.fmt(f),
+            WasmSource::Example(name) => write!(f, "example:{name}"),
+        }
+    }
+}
+
+impl Scalar for WasmSource {
+    const EXPECTING: &'static str = "a relative path to a .wasm file, or `example:NAME`";
+    fn parse(s: &str) -> Result<Self, String> {
+        if let Some(name) = s.strip_prefix("example:") {
+            check_slug("example component name", name, "")?;
+            return Ok(WasmSource::Example(name.to_owned()));
+        }
+        if s.contains("://") {
+            return Err(format!(
+                "`{s}`: components are loaded from files (a path relative to the agent's folder) or `example:NAME`; download it and pin it with `digest:`"
+            ));
+        }
+        RelPath::parse(s).map(WasmSource::Path)
+    }
+}
+
+/// A content digest that pins a component: `sha256:` and 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The 64 hex digits of the SHA-256.
+    pub fn sha256_hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Scalar for Digest {
+    const EXPECTING: &'static str = "a digest such as `sha256:` followed by 64 hex digits";
+    fn parse(s: &str) -> Result<Self, String> {
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| {
+            format!("invalid digest `{s}`: write `sha256:` and the file's 64-digit SHA-256 (`sha256sum FILE`)")
+        })?;
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "invalid digest `{s}`: `sha256:` must be followed by 64 hex digits"
+            ));
+        }
+        Ok(Digest(format!("sha256:{}", hex.to_ascii_lowercase())))
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::scalar::{EnvString, PolicyName, RelPath, ServerName, VarName};
+use crate::scalar::{Digest, EnvString, PolicyName, ServerName, VarName, WasmSource};
 
 /// One entry of `tools:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,8 +106,10 @@ pub enum McpTransport {
     },
     /// A wasm32-wasip2 program speaking MCP over stdio, run under wasmtime.
     Wasm {
-        /// The component, relative to the agent's folder.
-        path: RelPath,
+        /// The program: a file relative to the agent's folder, or an example.
+        source: WasmSource,
+        /// The digest the file must have, when pinned.
+        digest: Option<Digest>,
         /// The sandbox policy it runs under (default: the agent's policy).
         policy: Option<PolicyName>,
     },
@@ -116,10 +118,12 @@ pub enum McpTransport {
 /// A WIT tool component an agent uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
-    /// The prefix of its tools' names: the file stem of `path`.
+    /// The prefix of its tools' names: the file stem of `source` (or the example's name).
     pub name: ServerName,
-    /// The component, relative to the agent's folder.
-    pub path: RelPath,
+    /// The component: a file relative to the agent's folder, or an example.
+    pub source: WasmSource,
+    /// The digest the file must have, when pinned.
+    pub digest: Option<Digest>,
     /// The sandbox policy it runs under (default: the agent's policy).
     pub policy: Option<PolicyName>,
     /// Which of its tools the model sees.
@@ -158,7 +162,7 @@ struct RawTool {
     #[serde(skip_serializing_if = "Option::is_none")]
     mcp: Option<ServerName>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    component: Option<RelPath>,
+    component: Option<WasmSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<EnvString>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,7 +174,9 @@ struct RawTool {
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<BTreeMap<String, EnvString>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    wasm: Option<RelPath>,
+    wasm: Option<WasmSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyName>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +198,7 @@ impl RawTool {
             ("url", self.url.is_some()),
             ("headers", self.headers.is_some()),
             ("wasm", self.wasm.is_some()),
+            ("digest", self.digest.is_some()),
             ("policy", self.policy.is_some()),
             ("include", self.include.is_some()),
             ("exclude", self.exclude.is_some()),
@@ -245,21 +252,21 @@ impl TryFrom<RawTool> for ToolSpec {
             raw.only(&format!("`builtin: {}`", builtin.as_str()), &["builtin"])?;
             return Ok(ToolSpec::Builtin(builtin));
         }
-        if let Some(path) = raw.component.take() {
-            let what = format!("`component: {path}`");
-            raw.only(&what, &["component", "policy", "include", "exclude"])?;
-            let stem = path
-                .as_path()
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default();
-            let name = stem
+        if let Some(source) = raw.component.take() {
+            let what = format!("`component: {source}`");
+            raw.only(
+                &what,
+                &["component", "digest", "policy", "include", "exclude"],
+            )?;
+            let name = source
+                .stem()
                 .parse::<ServerName>()
                 .map_err(|e| format!("the component's file name names its tools: {e}"))?;
             let filter = raw.filter()?;
             return Ok(ToolSpec::Component(Component {
                 name,
-                path,
+                source,
+                digest: raw.digest,
                 policy: raw.policy,
                 filter,
             }));
@@ -294,10 +301,11 @@ impl TryFrom<RawTool> for ToolSpec {
             (false, false, true) => {
                 raw.only(
                     &format!("{what} in wasm"),
-                    &["wasm", "policy", "include", "exclude"],
+                    &["wasm", "digest", "policy", "include", "exclude"],
                 )?;
                 McpTransport::Wasm {
-                    path: raw.wasm.take().expect("checked above"),
+                    source: raw.wasm.take().expect("checked above"),
+                    digest: raw.digest.take(),
                     policy: raw.policy.take(),
                 }
             }
@@ -330,7 +338,8 @@ impl From<ToolSpec> for RawTool {
                 ToolFilter::All
             }
             ToolSpec::Component(c) => {
-                raw.component = Some(c.path);
+                raw.component = Some(c.source);
+                raw.digest = c.digest;
                 raw.policy = c.policy;
                 c.filter
             }
@@ -346,8 +355,13 @@ impl From<ToolSpec> for RawTool {
                         raw.url = Some(url);
                         raw.headers = (!headers.is_empty()).then_some(headers);
                     }
-                    McpTransport::Wasm { path, policy } => {
-                        raw.wasm = Some(path);
+                    McpTransport::Wasm {
+                        source,
+                        digest,
+                        policy,
+                    } => {
+                        raw.wasm = Some(source);
+                        raw.digest = digest;
                         raw.policy = policy;
                     }
                 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use pluto_paf::manifest::{MemoryScope, ProviderKind, SandboxMode};
 use pluto_paf::policy::{Access, PolicyRef};
+use pluto_paf::scalar::WasmSource;
 use pluto_paf::tool::{Builtin, McpTransport, ToolFilter, ToolSpec};
 use pluto_paf::{Agent, AgentForm, Catalog, Policy, PolicySet, Position};
 
@@ -90,8 +91,23 @@ fn shipped_agents_load_with_their_declared_tools() {
             .iter()
             .map(|a| a.manifest.name.as_str())
             .collect::<Vec<_>>(),
-        ["assistant", "coder", "researcher"]
+        ["assistant", "coder", "fetcher", "notes", "researcher"]
     );
+
+    let fetcher = catalog.get("fetcher").unwrap();
+    let ToolSpec::Component(fetch) = &fetcher.manifest.tools[0] else {
+        panic!("a tool component")
+    };
+    assert_eq!(fetch.name.as_str(), "fetch");
+    assert_eq!(fetch.source, WasmSource::Example("fetch".into()));
+    let notes = catalog.get("notes").unwrap();
+    let ToolSpec::Mcp(server) = &notes.manifest.tools[0] else {
+        panic!("an MCP server")
+    };
+    assert!(matches!(
+        &server.transport,
+        McpTransport::Wasm { source: WasmSource::Example(name), digest: None, .. } if name == "notes-mcp"
+    ));
 
     let researcher = catalog.get("researcher").unwrap();
     assert_eq!(researcher.manifest.memory.scope, MemoryScope::User);
@@ -192,8 +208,71 @@ fn inline_policies_and_tool_policies_are_checked() {
     assert_eq!(err.0[0].message, "unknown sandbox policy `nope`");
     assert_eq!(
         err.0[0].help.as_deref(),
-        Some("known policies: default, networked, readonly")
+        Some("known policies: default, fetch, networked, readonly")
     );
+}
+
+#[test]
+fn wasm_sources_are_files_or_examples_and_digests_are_checked_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let pin = "sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+    let ok = format!(
+        "---\npaf: 1\nname: ok\ndescription: d\nmodel: {{ name: m }}\ntools:\n  - component: tools/weather.wasm\n    digest: {pin}\n  - component: example:text\n  - mcp: notes\n    wasm: example:notes-mcp\n    digest: {pin}\n---\n"
+    );
+    std::fs::write(dir.path().join("ok.md"), ok).unwrap();
+    let agent = Agent::load(&dir.path().join("ok.md"), &PolicySet::builtin()).unwrap();
+    let ToolSpec::Component(weather) = &agent.manifest.tools[0] else {
+        panic!("a component")
+    };
+    assert_eq!(weather.name.as_str(), "weather");
+    let digest = weather.digest.as_ref().unwrap();
+    assert_eq!(
+        digest.sha256_hex(),
+        pin[7..].to_ascii_lowercase(),
+        "kept in lowercase"
+    );
+    let ToolSpec::Component(text) = &agent.manifest.tools[1] else {
+        panic!("a component")
+    };
+    assert_eq!((text.name.as_str(), text.digest.is_none()), ("text", true));
+    let json = serde_json::to_value(&agent.manifest.tools).unwrap();
+    assert_eq!(json[1], serde_json::json!({"component": "example:text"}));
+    assert_eq!(json[2]["wasm"], "example:notes-mcp");
+    assert_eq!(json[2]["digest"], pin.to_ascii_lowercase());
+
+    for (entry, message) in [
+        (
+            "  - component: https://example.com/t.wasm\n",
+            "components are loaded from files",
+        ),
+        (
+            "  - component: example:Not_Ok\n",
+            "invalid example component name",
+        ),
+        (
+            "  - component: t.wasm\n    digest: md5:abc\n",
+            "invalid digest `md5:abc`: write `sha256:`",
+        ),
+        (
+            "  - component: t.wasm\n    digest: sha256:abc\n",
+            "must be followed by 64 hex digits",
+        ),
+        (
+            "  - builtin: files\n    digest: sha256:abc\n",
+            "must be followed by 64 hex digits",
+        ),
+        (
+            "  - mcp: x\n    command: y\n    digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+            "`digest` does not apply to MCP server `x` over stdio",
+        ),
+    ] {
+        let text = format!(
+            "---\npaf: 1\nname: bad\ndescription: d\nmodel: {{ name: m }}\ntools:\n{entry}---\n"
+        );
+        std::fs::write(dir.path().join("bad.md"), text).unwrap();
+        let err = Agent::load(&dir.path().join("bad.md"), &PolicySet::builtin()).unwrap_err();
+        assert!(err.to_string().contains(message), "{entry}: {err}");
+    }
 }
 
 #[test]

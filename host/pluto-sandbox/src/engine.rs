@@ -14,15 +14,17 @@ use wasmtime::{
     Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::ToolComponentPre;
 use crate::bindings::exports::pluto::sandbox::tool::ContentPart;
 use crate::host::Host;
 use crate::limits::MemoryLimiter;
+use crate::net::NetHooks;
 use crate::wasi::EnvLookup;
 
 /// How often the epoch advances; wall-time limits are counted in these ticks.
-const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// The most data one call may pass from the guest to the host (strings, lists) in all.
 const HOSTCALL_FUEL: usize = 16 << 20;
 /// The most resources (open files, streams…) one call may hold at once.
@@ -130,6 +132,7 @@ impl Sandbox {
         let engine = Engine::new(&c).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, stopped) = (engine.clone(), stop.clone());
@@ -228,25 +231,53 @@ impl Sandbox {
     ) -> Result<(Store<Host>, MemoryOutputPipe, MemoryOutputPipe), String> {
         let output = usize::try_from(policy.limits.output.0).unwrap_or(usize::MAX);
         let (stdout, stderr) = (MemoryOutputPipe::new(output), MemoryOutputPipe::new(output));
-        let wasi = crate::wasi::context(policy, workspace, env, stdout.clone(), stderr.clone())?;
+        let mut wasi = crate::wasi::context(policy, workspace, env)?;
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        let mut store = self.store_with(policy, wasi.build());
+        let ticks = policy.limits.timeout.0.as_millis() / TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        Ok((store, stdout, stderr))
+    }
+
+    /// A store with WASI context `wasi` and the limits of `policy` (memory, host-call fuel,
+    /// resources); the caller sets how the epoch deadline acts.
+    pub(crate) fn store_with(&self, policy: &Policy, wasi: wasmtime_wasi::WasiCtx) -> Store<Host> {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let memory =
             MemoryLimiter::new(usize::try_from(policy.limits.memory.0).unwrap_or(usize::MAX));
+        let net = NetHooks {
+            network: Arc::new(policy.network.clone()),
+        };
         let mut store = Store::new(
             &self.engine,
             Host {
                 wasi,
+                http: WasiHttpCtx::new(),
+                net,
                 table,
                 memory,
             },
         );
         store.limiter(|host| &mut host.memory);
         store.set_hostcall_fuel(HOSTCALL_FUEL);
-        let ticks = policy.limits.timeout.0.as_millis() / TICK.as_millis() + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
-        Ok((store, stdout, stderr))
+        store
+    }
+
+    /// The engine, for the other parts of the sandbox.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker with WASI and `wasi:http`.
+    pub(crate) fn linker(&self) -> &Linker<Host> {
+        &self.linker
+    }
+
+    /// The instance slots: a running program holds one for its life.
+    pub(crate) fn slots(&self) -> &Arc<Semaphore> {
+        &self.slots
     }
 
     /// Runs `tool` of `component` with `arguments` under `policy`, in a fresh instance. Every

@@ -7,6 +7,33 @@ pub const FILES: &[u8] = include_bytes!(env!("PLUTO_GUEST_FILES"));
 /// it (bashkit), over the workspace; no process is ever spawned.
 pub const SHELL: &[u8] = include_bytes!(env!("PLUTO_GUEST_SHELL"));
 
-/// Where the example `text` component (`guest/examples/text`) was built: for tests and for
-/// trying `pluto tool inspect|call` (it is not embedded).
+/// The example components (`guest/examples/`), which agents name as `example:NAME` in
+/// `component:` (tool components) or `wasm:` (MCP servers), with what each one is.
+pub const EXAMPLES: &[(&str, &str, &[u8])] = &[
+    (
+        "text",
+        "tool component: word_count and upper, pure compute (needs no capability)",
+        include_bytes!(env!("PLUTO_GUEST_TEXT")),
+    ),
+    (
+        "fetch",
+        "tool component: get, an HTTP GET through wasi:http (needs network.allow)",
+        include_bytes!(env!("PLUTO_GUEST_FETCH")),
+    ),
+    (
+        "notes-mcp",
+        "MCP server (stdio, rmcp): add_note, read_note, list_notes in /workspace/notes (needs the workspace)",
+        include_bytes!(env!("PLUTO_GUEST_NOTES_MCP")),
+    ),
+];
+
+/// The example component called `name`.
+pub fn example(name: &str) -> Option<&'static [u8]> {
+    EXAMPLES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, wasm)| *wasm)
+}
+
+/// Where the example `text` component was built (for tests that need a file).
 pub const EXAMPLE_TEXT_PATH: &str = env!("PLUTO_GUEST_TEXT");

@@ -1,13 +1,18 @@
-//! What a call's `Store` holds: its WASI context, its resource table and its limits.
+//! What a call's `Store` holds: its WASI and `wasi:http` contexts, its resource table and its
+//! limits.
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::limits::MemoryLimiter;
+use crate::net::NetHooks;
 
 /// The data of one call's store; dropped with the store when the call ends.
 pub(crate) struct Host {
     pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub net: NetHooks,
     pub table: ResourceTable,
     pub memory: MemoryLimiter,
 }
@@ -17,6 +22,16 @@ impl WasiView for Host {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.net,
         }
     }
 }

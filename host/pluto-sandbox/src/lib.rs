@@ -10,8 +10,9 @@
 //! - Every call gets a fresh `Store`: nothing survives a call, so nothing leaks between calls,
 //!   sessions or tenants.
 //! - The WASI context comes from the policy alone ([`wasi`]): preopened folders with the
-//!   policy's permissions, the allowed environment variables, bounded stdout/stderr, no
-//!   network.
+//!   policy's permissions, the allowed environment variables, bounded stdout/stderr; network
+//!   (`wasi:http`, `wasi:sockets`) only where the policy's rules allow, checked on the address
+//!   the host resolved (`net.rs`).
 //! - Limits from the policy: total memory across a component's memories ([`limits`]), wall time
 //!   (epoch deadline plus a timeout around the whole call), output size; host-call fuel and a
 //!   resource-table cap against guest-driven host allocations; a semaphore in front of the
@@ -24,9 +25,12 @@ mod engine;
 pub mod guests;
 mod host;
 pub mod limits;
+mod net;
+mod program;
 pub mod wasi;
 
 pub use engine::{Component, Sandbox, SandboxConfig, SandboxError, ungranted};
+pub use program::{Process, ProcessOutput, Program};
 
 mod bindings {
     wasmtime::component::bindgen!({

@@ -1,15 +1,14 @@
 //! The WASI context of a call, built from the sandbox policy and nothing else.
 //!
 //! Deny by default: no folder, no environment variable, no socket, no name lookup, no stdin,
-//! no arguments unless the policy grants them. `{workspace}` in the policy is the tenant's (or
+//! no arguments unless the policy grants them (network: see [`crate::net`]). `{workspace}` in the policy is the tenant's (or
 //! session's) folder, seen by the guest at `/workspace`.
 
 use std::path::{Path, PathBuf};
 
 use pluto_paf::Policy;
 use pluto_paf::policy::Access;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// How a call reads the host's environment variables (only those the policy allows are asked).
 pub type EnvLookup<'a> = dyn Fn(&str) -> Option<String> + Send + Sync + 'a;
@@ -29,15 +28,13 @@ pub fn guest_path(policy_path: &str) -> String {
     }
 }
 
-/// The WASI context for one call under `policy`, with `workspace` for `{workspace}`, variables
-/// read through `env`, and stdout/stderr captured in `stdout` and `stderr`.
+/// The WASI context for one call under `policy`, with `workspace` for `{workspace}` and
+/// variables read through `env`; the caller adds stdio and builds it.
 pub fn context(
     policy: &Policy,
     workspace: &Path,
     env: &EnvLookup<'_>,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-) -> Result<WasiCtx, String> {
+) -> Result<WasiCtxBuilder, String> {
     let mut b = WasiCtxBuilder::new();
     for grant in &policy.filesystem {
         let host: PathBuf = grant.path.resolve(workspace);
@@ -62,15 +59,22 @@ pub fn context(
             b.env(name.as_str(), value);
         }
     }
-    b.allow_tcp(false)
+    // Sockets: TCP connects the network rules allow (checked per address, `net`); no UDP; name
+    // lookup only when some host is allowed.
+    let networked = !policy.network.allow.is_empty();
+    let network = std::sync::Arc::new(policy.network.clone());
+    b.allow_tcp(networked)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(networked)
+        .socket_addr_check(move |addr, usage| {
+            let network = network.clone();
+            Box::pin(async move { crate::net::socket_allowed(&network, addr, usage).await })
+        });
     b.max_random_size(MAX_RANDOM_BYTES);
     // File operations on the workspace are short: running them on the calling thread instead
     // of a spawn_blocking round trip each cuts a sandboxed read_file by about a quarter.
     b.allow_blocking_current_thread(true);
-    b.stdout(stdout).stderr(stderr);
-    Ok(b.build())
+    Ok(b)
 }
 
 /// The most entries [`refuse_hard_links`] looks at in one folder tree.

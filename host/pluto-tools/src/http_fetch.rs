@@ -71,27 +71,14 @@ impl HttpFetch {
                 .await
                 .map_err(|e| format!("cannot resolve {host}: {e}"))?
                 .collect();
-            let mut refusal = None;
-            let mut chosen = None;
-            for addr in &addrs {
-                match pluto_paf::network::check(
-                    &network.allow,
-                    &network.deny,
-                    url.scheme(),
-                    &host,
-                    port,
-                    addr.ip(),
-                ) {
-                    Ok(()) => {
-                        chosen = Some(*addr);
-                        break;
-                    }
-                    Err(why) => refusal = Some(why),
-                }
-            }
-            let Some(addr) = chosen else {
-                return Err(refusal.unwrap_or_else(|| format!("{host} has no address")));
-            };
+            let addr = pluto_paf::network::choose(
+                &network.allow,
+                &network.deny,
+                url.scheme(),
+                &host,
+                port,
+                &addrs,
+            )?;
             // Connect to the address that was checked, not whatever the name says next.
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
