@@ -536,6 +536,372 @@ fn tool_inspect_and_call_a_component() {
         "{}",
         text(&out.stderr)
     );
+    // The wrong world: a program (the notes MCP server) is not a tool component.
+    let out = pluto(&["tool", "inspect", "example:notes-mcp"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("it is not a tool component: it must export `pluto:sandbox/tool@0.1.0`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A trap in `describe`: the error carries the guest's panic message.
+    let out = pluto(&["tool", "inspect", pluto_sandbox::guests::BROKEN_PATH]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`describe` failed: wasm trap"), "{err}");
+    assert!(err.contains("describe fails on purpose"), "{err}");
+    // Examples by name; an unknown one lists them.
+    let out = pluto(&["tool", "inspect", "example:fetch"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("wasi:http/outgoing-handler"));
+    let out = pluto(&["tool", "inspect", "example:nope"]);
+    assert!(
+        text(&out.stderr).contains("the examples are text, fetch, notes-mcp"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A web server on 127.0.0.1 that answers every request with `body`; how many it answered.
+async fn local_site(body: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, served)
+}
+
+/// A project whose agent `a` uses the `fetch` example under policy `site`, which allows
+/// `http://127.0.0.1:PORT` and the name `localhost` (a name alone does not open loopback).
+fn fetch_project(port: u16) -> Project {
+    let project = Project::new("  - component: example:fetch\n    policy: site\n");
+    let policies = project.dir.path().join("sandbox-policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("site.yaml"),
+        format!(
+            "policy: 1\nname: site\nnetwork:\n  allow: [\"http://127.0.0.1:{port}\", localhost]\n  deny: [169.254.169.254]\n"
+        ),
+    )
+    .unwrap();
+    project
+}
+
+/// The URLs the network tests fetch: the allowed host, another host, a private address
+/// through an allowed name, and the cloud metadata address.
+fn fetch_urls(port: u16) -> [String; 4] {
+    [
+        format!("http://127.0.0.1:{port}/page"),
+        "http://93.184.215.14/".to_owned(),
+        format!("http://localhost:{}/page", port.wrapping_add(1)),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_fetches_from_the_allowed_host_and_is_refused_elsewhere() {
+    let (port, served) = local_site("hello from the allowed host").await;
+    let urls = fetch_urls(port);
+    let calls: Vec<Value> = urls.iter().map(|u| json!({"url": u})).collect();
+    let model = StandIn::start(scripted_model(Format::OpenRouter, move |body: &Value| {
+        let last = body["messages"].as_array().unwrap().last().unwrap();
+        if last["role"] == "tool" {
+            Step::answer("done")
+        } else {
+            Step::calls(
+                "",
+                calls.iter().map(|a| ("fetch__get", a.clone())).collect(),
+            )
+        }
+    }))
+    .await;
+    let project = fetch_project(port);
+    let url = model.url.clone();
+    let out = tokio::task::spawn_blocking(move || project.run(&url, &[], true))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let completed: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "tool.completed")
+        .collect();
+    assert_eq!(completed.len(), 4, "{completed:?}");
+    let by_url = |u: &str| {
+        completed
+            .iter()
+            .find(|e| e["details"]["url"] == u)
+            .unwrap_or_else(|| panic!("no result for {u}: {completed:?}"))
+    };
+    let allowed = by_url(&urls[0]);
+    assert_eq!(allowed["is_error"], false, "{allowed}");
+    assert!(
+        allowed["content"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 200\nhello from the allowed host"),
+        "{allowed}"
+    );
+    assert_eq!(allowed["details"]["mode"], "sandbox");
+    for refused in &urls[1..] {
+        let e = by_url(refused);
+        assert_eq!(e["is_error"], true, "{e}");
+        assert!(
+            e["content"]
+                .as_str()
+                .unwrap()
+                .contains("refused by the sandbox policy"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the allowed request reached a server"
+    );
+}
+
+/// Runs `tests/mcp_calls.py` (the official MCP Python SDK) against `pluto ARGS…` in `dir`.
+async fn mcp_calls(dir: &Path, calls: Value, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let python = std::env::var("PLUTO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = mcp_dir().join("../mcp_calls.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg(calls.to_string())
+        .arg(env!("CARGO_BIN_EXE_pluto"))
+        .args(args)
+        .current_dir(dir)
+        .env("OPENROUTER_API_KEY", "unused")
+        .env_remove("PLUTO_STATE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        cmd.output()
+            .expect("run the MCP client (bash tests/run.sh installs it)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the MCP client failed:\n{}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fetch_component_through_pluto_mcp_serve_follows_the_policy() {
+    let (port, served) = local_site("served over MCP").await;
+    let project = fetch_project(port);
+    let calls: Vec<Value> = fetch_urls(port)
+        .iter()
+        .map(|u| json!(["fetch__get", {"url": u}]))
+        .collect();
+    let seen = mcp_calls(
+        project.dir.path(),
+        Value::Array(calls),
+        &["mcp", "serve", "--agent", "a.md"],
+        &[],
+    )
+    .await;
+    assert_eq!(seen["tools"][0]["name"], "fetch__get", "{seen}");
+    let results = seen["results"].as_array().unwrap();
+    assert_eq!(results[0]["is_error"], false, "{seen}");
+    assert!(
+        results[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("served over MCP")
+    );
+    assert_eq!(results[0]["structured"]["status"], 200, "{seen}");
+    for refused in &results[1..] {
+        assert_eq!(refused["is_error"], true, "{seen}");
+        assert!(
+            refused["text"]
+                .as_str()
+                .unwrap()
+                .contains("refused by the sandbox policy"),
+            "{seen}"
+        );
+    }
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_mcp_server_runs_under_wasmtime_as_an_agents_tool() {
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        caller(
+            "notes__add_note",
+            json!({"title": "shopping", "text": "milk and bread"}),
+        ),
+    ))
+    .await;
+    let project = Project::new("  - mcp: notes\n    wasm: example:notes-mcp\n");
+    let url = model.url.clone();
+    let (out, project) =
+        tokio::task::spawn_blocking(move || (project.run(&url, &[], true), project))
+            .await
+            .unwrap();
+    let dir = project.dir.path().to_path_buf();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let completed: Value = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["type"] == "tool.completed")
+        .expect("a tool call");
+    assert_eq!(completed["is_error"], false, "{completed}");
+    assert_eq!(completed["content"], "saved note `shopping` (14 bytes)");
+    // The server wrote through the sandbox's workspace preopen: the agent's workspace.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes/shopping.md")).unwrap(),
+        "milk and bread"
+    );
+    let offered: Vec<String> = model.requests()[0].json()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        offered,
+        ["notes__add_note", "notes__list_notes", "notes__read_note"]
+    );
+
+    // The same server through `pluto mcp serve`, to the official Python client; a title that
+    // would leave the folder is refused by the server, and `..` by the sandbox in any case.
+    let seen = mcp_calls(
+        &dir,
+        json!([
+            ["notes__list_notes", {}],
+            ["notes__read_note", {"title": "shopping"}],
+            ["notes__add_note", {"title": "../escape", "text": "x"}],
+        ]),
+        &["mcp", "serve", "--agent", "a.md"],
+        &[],
+    )
+    .await;
+    let results = &seen["results"];
+    assert_eq!(results[0]["text"], "shopping", "{seen}");
+    assert_eq!(results[1]["text"], "milk and bread", "{seen}");
+    assert_eq!(results[2]["is_error"], true, "{seen}");
+    assert!(!dir.join("escape.md").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_list_is_valid_on_the_first_request_after_a_restart_with_a_warm_cache() {
+    let project = Project::new(
+        "  - builtin: files\n  - component: example:text\n  - mcp: notes\n    wasm: example:notes-mcp\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let cache_home = cache.path().to_str().unwrap().to_owned();
+    let env = [("XDG_CACHE_HOME", cache_home.as_str())];
+    let args = ["mcp", "serve", "--agent", "a.md", "--sandbox"];
+    let cold = mcp_calls(project.dir.path(), json!([]), &args, &env).await;
+    let compiled = std::fs::read_dir(cache.path().join("pluto/wasm"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(compiled > 0, "the first start fills the compile cache");
+    let warm = mcp_calls(
+        project.dir.path(),
+        json!([["text__word_count", {"text": "a b c"}]]),
+        &args,
+        &env,
+    )
+    .await;
+    assert_eq!(
+        warm["tools"], cold["tools"],
+        "the same tools, cold and warm"
+    );
+    let tools = warm["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 6 + 2 + 3, "{warm}");
+    for tool in tools {
+        let name = tool["name"].as_str().unwrap();
+        assert!(
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "invalid tool name {name:?}"
+        );
+        assert_eq!(tool["schema"]["type"], "object", "{tool}");
+    }
+    assert_eq!(warm["results"][0]["text"], "3 words, 1 lines, 5 characters");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pinned_digests_are_checked_and_programs_are_not_components() {
+    use sha2::Digest as _;
+    let model = StandIn::start(scripted_model(Format::OpenRouter, |_: &Value| {
+        Step::answer("ok")
+    }))
+    .await;
+    let wasm = std::fs::read(text_component()).unwrap();
+    let right: String = sha2::Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let wrong = "0".repeat(64);
+    for (entry, expect) in [
+        (
+            format!("  - component: text.wasm\n    digest: sha256:{right}\n"),
+            None,
+        ),
+        (
+            format!("  - component: text.wasm\n    digest: sha256:{wrong}\n"),
+            Some(format!(
+                "its digest is sha256:{right}, but the manifest pins sha256:{wrong}"
+            )),
+        ),
+        (
+            "  - mcp: notes\n    wasm: example:text\n".to_owned(),
+            Some("it is not a wasm32-wasip2 program (it must export `wasi:cli/run`".to_owned()),
+        ),
+    ] {
+        let project = Project::new(&entry);
+        std::fs::write(project.dir.path().join("text.wasm"), &wasm).unwrap();
+        let url = model.url.clone();
+        let out = tokio::task::spawn_blocking(move || project.run(&url, &[], false))
+            .await
+            .unwrap();
+        match expect {
+            None => assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr)),
+            Some(message) => {
+                assert_eq!(out.status.code(), Some(2), "{entry}");
+                assert!(
+                    text(&out.stderr).contains(&message),
+                    "{}",
+                    text(&out.stderr)
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -61,6 +61,7 @@ fn main() {
     for (name, file) in [
         ("FILES", "pluto_guest_files.wasm"),
         ("PROBE", "pluto_guest_probe.wasm"),
+        ("BROKEN", "pluto_guest_broken.wasm"),
         ("SHELL", "pluto_guest_shell.wasm"),
         ("TEXT", "pluto_guest_text.wasm"),
         ("FETCH", "pluto_guest_fetch.wasm"),

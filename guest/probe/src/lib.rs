@@ -38,7 +38,7 @@ struct Probe;
 impl Guest for Probe {
     fn describe() -> Vec<ToolDefinition> {
         ["read", "write", "truncate", "set_len", "set_times", "remove", "mkdir", "rename", "hard_link", "list",
-         "count_dir", "env", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan", "symlink"]
+         "count_dir", "env", "connect", "listen", "udp", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan", "symlink"]
             .iter()
             .map(|n| ToolDefinition { name: (*n).into(), description: format!("attack: {n}"), input_schema: "{\"type\":\"object\"}".into() })
             .collect()
@@ -60,6 +60,24 @@ impl Guest for Probe {
             "list" => outcome(std::fs::read_dir(&path).map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect::<Vec<_>>())),
             "count_dir" => outcome(std::fs::read_dir(&path).map(|d| d.count())),
             "env" => format!("vars: {:?}; args: {:?}", std::env::vars().collect::<Vec<_>>(), std::env::args().collect::<Vec<_>>()),
+            "connect" => match std::net::TcpStream::connect(s(&args, "addr")) {
+                Ok(mut stream) => {
+                    use std::io::{Read, Write};
+                    let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                    let mut answer = String::new();
+                    let _ = stream.read_to_string(&mut answer);
+                    format!("connected: {}", answer.lines().next().unwrap_or(""))
+                }
+                Err(e) => format!("refused: {e}"),
+            },
+            "listen" => match std::net::TcpListener::bind(s(&args, "addr")) {
+                Ok(l) => format!("listening on {:?}", l.local_addr()),
+                Err(e) => format!("refused: {e}"),
+            },
+            "udp" => match std::net::UdpSocket::bind("0.0.0.0:0").and_then(|u| u.send_to(b"x", s(&args, "addr"))) {
+                Ok(n) => format!("sent {n} bytes"),
+                Err(e) => format!("refused: {e}"),
+            },
             "spin" => {
                 let mut n: u64 = 0;
                 loop {

@@ -184,7 +184,11 @@ impl Sandbox {
             .linker
             .instantiate_pre(&compiled)
             .map_err(|e| err(format!("{e:#}")))?;
-        let pre = ToolComponentPre::new(instance_pre).map_err(|e| err(format!("{e:#}")))?;
+        let pre = ToolComponentPre::new(instance_pre).map_err(|e| {
+            err(format!(
+                "it is not a tool component: it must export `pluto:sandbox/tool@0.1.0` (the `tool-component` world of wit/sandbox); a program with a `fn main` that speaks MCP is used as `mcp: NAME` with `wasm:` ({e:#})"
+            ))
+        })?;
         let mut component = Component {
             name: name.to_owned(),
             pre,
@@ -192,27 +196,38 @@ impl Sandbox {
         };
 
         let nothing = Policy::default();
-        let mut store = self
+        let (mut store, _stdout, stderr) = self
             .store(&nothing, Path::new("/nonexistent"), &|_| None)
-            .map_err(err)?
-            .0;
-        let instance = component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| err(format!("{e:#}")))?;
-        let described = instance
-            .pluto_sandbox_tool()
-            .call_describe(&mut store)
-            .await
-            .map_err(|e| err(format!("{e:#}")))?;
+            .map_err(err)?;
+        let described = async {
+            let instance = component.pre.instantiate_async(&mut store).await?;
+            instance
+                .pluto_sandbox_tool()
+                .call_describe(&mut store)
+                .await
+        }
+        .await
+        .map_err(|e| {
+            err(format!(
+                "`describe` failed: {}{}",
+                root_cause(&e),
+                last_output(&stderr)
+            ))
+        })?;
         for d in described {
-            let schema = serde_json::from_str(&d.input_schema).map_err(|e| {
+            check_tool_name(&d.name, &component.definitions).map_err(err)?;
+            let schema: serde_json::Value = serde_json::from_str(&d.input_schema).map_err(|e| {
                 err(format!(
                     "tool `{}` has an input schema that is not JSON: {e}",
                     d.name
                 ))
             })?;
+            if !schema.is_object() {
+                return Err(err(format!(
+                    "tool `{}` has an input schema that is not a JSON object",
+                    d.name
+                )));
+            }
             component.definitions.push(ToolDef {
                 name: d.name,
                 description: d.description,
@@ -319,22 +334,11 @@ impl Sandbox {
                     return ToolResult::error(format!("memory limit {} exceeded", limits.memory));
                 }
                 tracing::info!(component = component.name(), tool, error = %format!("{e:#}"), "sandboxed call failed");
-                // What the guest printed last (a panic message, typically) says why.
-                let printed = String::from_utf8_lossy(&stderr.contents()).into_owned();
-                let tail: String = printed
-                    .trim_end()
-                    .chars()
-                    .rev()
-                    .take(500)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                let mut message = format!("the sandboxed tool failed: {}", root_cause(&e));
-                if !tail.is_empty() {
-                    message.push_str(&format!("\nits last output: {tail}"));
-                }
-                return ToolResult::error(message);
+                return ToolResult::error(format!(
+                    "the sandboxed tool failed: {}{}",
+                    root_cause(&e),
+                    last_output(&stderr)
+                ));
             }
             Ok(Ok(result)) => result,
         };
@@ -366,6 +370,44 @@ impl Sandbox {
             details,
             is_error: result.is_error,
         }
+    }
+}
+
+/// A tool name every model API and MCP client takes: 1 to 64 of `a-z A-Z 0-9 _ -`, unique
+/// within the component.
+fn check_tool_name(name: &str, seen: &[ToolDef]) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(format!(
+            "it declares a tool named `{name}`: a tool name is 1 to 64 letters, digits, `_` or `-`"
+        ));
+    }
+    if seen.iter().any(|d| d.name == name) {
+        return Err(format!("it declares tool `{name}` twice"));
+    }
+    Ok(())
+}
+
+/// What the guest printed last (a panic message, typically), which says why it failed.
+fn last_output(stderr: &MemoryOutputPipe) -> String {
+    let printed = String::from_utf8_lossy(&stderr.contents()).into_owned();
+    let tail: String = printed
+        .trim()
+        .chars()
+        .rev()
+        .take(500)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\nits last output: {tail}")
     }
 }
 

@@ -37,3 +37,6 @@ pub fn example(name: &str) -> Option<&'static [u8]> {
 
 /// Where the example `text` component was built (for tests that need a file).
 pub const EXAMPLE_TEXT_PATH: &str = env!("PLUTO_GUEST_TEXT");
+
+/// Where the tests' component whose `describe` traps was built (`guest/broken`).
+pub const BROKEN_PATH: &str = env!("PLUTO_GUEST_BROKEN");

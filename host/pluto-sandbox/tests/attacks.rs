@@ -514,3 +514,65 @@ async fn links_made_by_the_guest_do_not_lead_out() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOP-SECRET");
     f.healthy().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sockets_connect_only_to_what_the_policy_allows() {
+    let f = Fixture::new(8).await;
+    // A local server the policy allows, and one it does not.
+    let serve = |answer: &'static str| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 256];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        port
+    };
+    let allowed = serve("HTTP/1.0 200 allowed\r\n\r\n");
+    let other = serve("HTTP/1.0 200 other\r\n\r\n");
+    let mut p = Policy::default();
+    p.network.allow = vec![
+        pluto_paf::network::NetRule::parse(&format!("127.0.0.1:{allowed}")).unwrap(),
+        pluto_paf::network::NetRule::parse("*").unwrap(),
+    ];
+    let connect = |addr: String| {
+        let (f, p) = (&f, &p);
+        async move { f.call(p, "connect", json!({ "addr": addr })).await }
+    };
+    assert_eq!(
+        connect(format!("127.0.0.1:{allowed}")).await,
+        "connected: HTTP/1.0 200 allowed"
+    );
+    // Another port on the same host, a private and a metadata address, IPv4-mapped loopback:
+    // `*` does not open special ranges.
+    for addr in [
+        format!("127.0.0.1:{other}"),
+        "10.0.0.1:80".to_owned(),
+        "169.254.169.254:80".to_owned(),
+        format!("[::ffff:127.0.0.1]:{other}"),
+    ] {
+        let out = connect(addr.clone()).await;
+        assert!(out.starts_with("refused"), "{addr}: {out}");
+    }
+    // No listening, no UDP, whatever the allow list says.
+    let out = f.call(&p, "listen", json!({"addr": "127.0.0.1:0"})).await;
+    assert!(out.starts_with("refused"), "{out}");
+    let out = f
+        .call(&p, "udp", json!({"addr": format!("127.0.0.1:{allowed}")}))
+        .await;
+    assert!(out.starts_with("refused"), "{out}");
+    // Without any network rule, no socket at all.
+    let out = f
+        .call(
+            &Policy::default(),
+            "connect",
+            json!({"addr": format!("127.0.0.1:{allowed}")}),
+        )
+        .await;
+    assert!(out.starts_with("refused"), "{out}");
+    f.healthy().await;
+}
