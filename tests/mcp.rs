@@ -532,7 +532,7 @@ fn tool_inspect_and_call_a_component() {
         &ws,
     ]);
     assert!(
-        text(&out.stderr).contains("its tools are: word_count, upper"),
+        text(&out.stderr).contains("its tools are: word_count, upper, echo"),
         "{}",
         text(&out.stderr)
     );
@@ -839,7 +839,7 @@ async fn tools_list_is_valid_on_the_first_request_after_a_restart_with_a_warm_ca
         "the same tools, cold and warm"
     );
     let tools = warm["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 6 + 2 + 3, "{warm}");
+    assert_eq!(tools.len(), 6 + 3 + 3, "{warm}");
     for tool in tools {
         let name = tool["name"].as_str().unwrap();
         assert!(
@@ -976,4 +976,53 @@ async fn a_component_whose_imports_its_policy_does_not_grant_is_refused_with_the
         "{err}"
     );
     assert!(model.requests().is_empty(), "the model was never asked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
+    let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let model = StandIn::start(scripted_model(
+        Format::OpenRouter,
+        move |_: &Value| match turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Step::calls("", vec![("spin__spin", json!({}))]),
+            1 => Step::calls("", vec![("spin__ping", json!({}))]),
+            _ => Step::answer("done"),
+        },
+    ))
+    .await;
+    let project = Project::new("  - mcp: spin\n    wasm: spin.wasm\n");
+    std::fs::copy(
+        pluto_sandbox::guests::SPIN_MCP_PATH,
+        project.dir.path().join("spin.wasm"),
+    )
+    .unwrap();
+    let url = model.url.clone();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        project.run(&url, &[("PLUTO_MCP_TIMEOUT", "2s")], true)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let completed: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "tool.completed")
+        .collect();
+    assert_eq!(completed[0]["is_error"], true, "{completed:?}");
+    assert!(
+        completed[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("MCP server `spin`"),
+        "{completed:?}"
+    );
+    assert_eq!(
+        completed[1]["content"], "pong",
+        "started again: {completed:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the loop was cut at the call timeout"
+    );
 }

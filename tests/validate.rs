@@ -38,11 +38,14 @@ fn shipped_agents_and_policies_are_valid() {
         stdout(&out),
         "ok: agent `assistant` (agents/assistant.md): openrouter anthropic/claude-sonnet-4.5, tools: none\n\
          ok: agent `coder` (agents/coder/agent.yaml): anthropic claude-sonnet-4-5, tools: files, shell\n\
+         ok: agent `fetcher` (agents/fetcher.md): openrouter anthropic/claude-sonnet-4.5, tools: fetch, text\n\
+         ok: agent `notes` (agents/notes.md): openrouter anthropic/claude-sonnet-4.5, tools: notes\n\
          ok: agent `researcher` (agents/researcher/agent.yaml): openrouter openai/gpt-4.1, tools: http_fetch, notes\n\
          ok: policy `default` (sandbox-policies/default.yaml)\n\
+         ok: policy `fetch` (sandbox-policies/fetch.yaml)\n\
          ok: policy `networked` (sandbox-policies/networked.yaml)\n\
          ok: policy `readonly` (sandbox-policies/readonly.yaml)\n\
-         3 agents valid, 3 policy files valid\n"
+         5 agents valid, 4 policy files valid\n"
     );
 }
 
@@ -118,7 +121,7 @@ fn json_format_reports_the_same_problems() {
         report["agents"][1]["tools"],
         serde_json::json!(["files", "shell"])
     );
-    assert_eq!(report["policies"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["policies"].as_array().map(Vec::len), Some(4));
 }
 
 #[test]
@@ -141,7 +144,7 @@ fn each_kind_of_path_is_accepted() {
     );
     assert!(text.contains("ok: agent `researcher`"), "{text}");
     assert!(
-        text.ends_with("3 agents valid, 3 policy files valid\n"),
+        text.ends_with("3 agents valid, 4 policy files valid\n"),
         "{text}"
     );
 }
@@ -154,7 +157,7 @@ fn missing_paths_and_readmes_are_reported() {
         stdout(&out),
         "agents/README.md: error: a README.md documents a folder and is not an agent\n\
          no/such/agent: error: no such file or folder\n\
-         error: 2 problems found (0 agents valid, 3 policy files valid)\n"
+         error: 2 problems found (0 agents valid, 4 policy files valid)\n"
     );
 }
 
@@ -270,6 +273,6 @@ fn validate_with_sandbox_reports_native_mcp_servers_the_policy_does_not_allow() 
         stdout(&out),
         "agents/researcher/agent.yaml:13:5: error: MCP server `notes` runs as a native process, which sandbox policy \
          `networked` does not allow\n  help: add `notes` to `native_mcp.allow` in the policy, or run the server as \
-         WebAssembly (`wasm:`)\nerror: 1 problem found (3 agents valid, 3 policy files valid)\n"
+         WebAssembly (`wasm:`)\nerror: 1 problem found (5 agents valid, 4 policy files valid)\n"
     );
 }

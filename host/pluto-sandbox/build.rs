@@ -62,6 +62,7 @@ fn main() {
         ("FILES", "pluto_guest_files.wasm"),
         ("PROBE", "pluto_guest_probe.wasm"),
         ("BROKEN", "pluto_guest_broken.wasm"),
+        ("SPIN_MCP", "pluto_guest_spin_mcp.wasm"),
         ("SHELL", "pluto_guest_shell.wasm"),
         ("TEXT", "pluto_guest_text.wasm"),
         ("FETCH", "pluto_guest_fetch.wasm"),

@@ -1,6 +1,7 @@
 //! A tool call through `pluto mcp serve --sandbox`, measured by a minimal JSON-RPC client over
 //! stdio (as a peer's numbers are): cold start from spawn to the first call's answer, then the
-//! p50/p99 of `read_file` calls.
+//! p50/p99 of repeated calls — a trivial echo component (the peer's benchmark), the sandboxed and
+//! native `read_file`, and a wasm MCP server's tool.
 //!
 //!     cargo bench -p pluto-cli --bench mcp_serve
 
@@ -12,21 +13,66 @@ use serde_json::{Value, json};
 
 const CALLS: usize = 2000;
 
+/// One measured setup: an agent, the `pluto mcp serve` flags, and the call repeated.
+struct Case {
+    label: &'static str,
+    tools: &'static str,
+    sandbox: bool,
+    tool: &'static str,
+    arguments: Value,
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("files.md"),
-        "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
-    )
-    .unwrap();
     std::fs::write(dir.path().join("note.txt"), "a short note\n".repeat(20)).unwrap();
-    for sandbox in [true, false] {
+    std::fs::create_dir_all(dir.path().join("notes")).unwrap();
+    std::fs::write(dir.path().join("notes/n.md"), "a short note\n").unwrap();
+    let cases = [
+        Case {
+            label: "echo component (example:text, always sandboxed)",
+            tools: "  - component: example:text\n",
+            sandbox: false,
+            tool: "text__echo",
+            arguments: json!({"text": "hello"}),
+        },
+        Case {
+            label: "read_file, --sandbox (files component)",
+            tools: "  - builtin: files\n",
+            sandbox: true,
+            tool: "read_file",
+            arguments: json!({"path": "note.txt"}),
+        },
+        Case {
+            label: "read_file, native",
+            tools: "  - builtin: files\n",
+            sandbox: false,
+            tool: "read_file",
+            arguments: json!({"path": "note.txt"}),
+        },
+        Case {
+            label: "wasm MCP server (example:notes-mcp under wasmtime)",
+            tools: "  - mcp: notes\n    wasm: example:notes-mcp\n",
+            sandbox: false,
+            tool: "notes__read_note",
+            arguments: json!({"title": "n"}),
+        },
+    ];
+    for case in &cases {
+        std::fs::write(
+            dir.path().join("a.md"),
+            format!(
+                "---\npaf: 1\nname: a\ndescription: Benchmarked\nmodel: {{ provider: openrouter, name: m }}\ntools:\n{}---\nWork.\n",
+                case.tools
+            ),
+        )
+        .unwrap();
+        let sandbox = case.sandbox;
         let mut cold = Vec::new();
         let mut warm = Vec::new();
         for round in 0..5 {
             let started = Instant::now();
             let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
-                .args(["mcp", "serve", "--agent", "files.md"])
+                .args(["mcp", "serve", "--agent", "a.md"])
                 .args(if sandbox { vec!["--sandbox"] } else { vec![] })
                 .current_dir(dir.path())
                 .env(
@@ -75,7 +121,7 @@ fn main() {
                 json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
             )
             .unwrap();
-            let call = json!({"name": "read_file", "arguments": {"path": "note.txt"}});
+            let call = json!({"name": case.tool, "arguments": case.arguments});
             let first = request("tools/call", call.clone(), &mut stdin, &mut stdout);
             assert_eq!(first["result"]["isError"], false, "{first}");
             cold.push(started.elapsed());
@@ -94,12 +140,8 @@ fn main() {
         warm.sort();
         let p = |v: &[Duration], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
         println!(
-            "{}: read_file p50 {:.3} ms, p99 {:.3} ms ({CALLS} calls); spawn to first answer p50 {:.1} ms (5 starts, min {:.1}, max {:.1})",
-            if sandbox {
-                "pluto mcp serve --sandbox"
-            } else {
-                "pluto mcp serve (native)"
-            },
+            "{}: call p50 {:.3} ms, p99 {:.3} ms ({CALLS} calls); spawn to first answer p50 {:.1} ms (5 starts, min {:.1}, max {:.1})",
+            case.label,
             p(&warm, 0.5).as_secs_f64() * 1000.0,
             p(&warm, 0.99).as_secs_f64() * 1000.0,
             p(&cold, 0.5).as_secs_f64() * 1000.0,

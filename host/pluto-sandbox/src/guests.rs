@@ -40,3 +40,6 @@ pub const EXAMPLE_TEXT_PATH: &str = env!("PLUTO_GUEST_TEXT");
 
 /// Where the tests' component whose `describe` traps was built (`guest/broken`).
 pub const BROKEN_PATH: &str = env!("PLUTO_GUEST_BROKEN");
+
+/// Where the tests' wasm MCP server whose `spin` tool never returns was built (`guest/broken`).
+pub const SPIN_MCP_PATH: &str = env!("PLUTO_GUEST_SPIN_MCP");

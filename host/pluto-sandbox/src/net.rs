@@ -238,8 +238,11 @@ mod tests {
         let connect = SocketAddrUse::TcpConnect;
         assert!(socket_allowed(&p, addr("127.0.0.1:8080"), connect).await);
         assert!(!socket_allowed(&p, addr("127.0.0.1:8081"), connect).await);
-        // A name rule covers what the name resolves to now.
-        assert!(socket_allowed(&p, addr("127.0.0.1:9090"), connect).await);
+        // A name rule covers what the name resolves to now, but never a special address:
+        // `localhost` resolves to loopback, which only a rule naming it opens.
+        assert!(!socket_allowed(&p, addr("127.0.0.1:9090"), connect).await);
+        let named = policy(&["localhost:9090", "127.0.0.0/8"], &[]);
+        assert!(socket_allowed(&named, addr("127.0.0.1:9090"), connect).await);
         // `*` is not enough for special ranges.
         assert!(!socket_allowed(&p, addr("10.0.0.1:80"), connect).await);
         assert!(!socket_allowed(&p, addr("169.254.169.254:80"), connect).await);

@@ -1,4 +1,5 @@
-//! An example tool component: text utilities that need no capability at all. It shows the
+//! An example tool component: text utilities that need no capability at all (`echo` is the
+//! trivial tool the sandbox's per-call overhead is measured with). It shows the
 //! smallest useful component of the `tool-component` world (`wit/sandbox`): `describe` lists the
 //! tools with their JSON Schemas, `call` runs one.
 //!
@@ -39,6 +40,11 @@ impl Guest for Text {
             ToolDefinition {
                 name: "upper".into(),
                 description: "Return the text in upper case.".into(),
+                input_schema: schema.clone(),
+            },
+            ToolDefinition {
+                name: "echo".into(),
+                description: "Return the text unchanged.".into(),
                 input_schema: schema,
             },
         ]
@@ -60,6 +66,7 @@ impl Guest for Text {
                 )
             }
             "upper" => result(text.to_uppercase(), Value::Null, false),
+            "echo" => result(text, Value::Null, false),
             other => result(format!("no tool named `{other}`"), Value::Null, true),
         }
     }
