@@ -75,6 +75,15 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The `tool.completed` events of a `pluto run --json`.
+fn tool_results(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "tool.completed")
+        .collect()
+}
+
 fn stdio_everything() -> String {
     format!(
         "  - mcp: everything\n    command: node\n    args: [\"{}\", \"stdio\"]\n",
@@ -366,58 +375,64 @@ async fn the_official_mcp_python_sdk_uses_pluto_mcp_serve_native_and_sandboxed()
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).unwrap();
     std::fs::write(dir.path().join("outside.txt"), "secret").unwrap();
-    let python = std::env::var("PLUTO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = mcp_dir().join("../mcp_client.py");
-    for extra in [vec![], vec!["--sandbox"]] {
-        let (dir_path, ws_path) = (dir.path().to_path_buf(), ws.clone());
-        let (python, script) = (python.clone(), script.clone());
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(python)
-                .arg(script)
-                .args([
-                    env!("CARGO_BIN_EXE_pluto"),
-                    "files.md",
-                    ws_path.to_str().unwrap(),
-                ])
-                .args(extra)
-                .current_dir(dir_path)
-                .env("OPENROUTER_API_KEY", "unused")
-                .env_remove("PLUTO_STATE")
-                .output()
-                .expect("run the MCP client (bash tests/run.sh installs it)")
-        })
-        .await
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "the MCP client failed:\n{}",
-            text(&out.stderr)
-        );
-        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = json!([
+        ["write_file", {"path": "from-mcp.txt", "content": "written over MCP\n"}],
+        ["read_file", {"path": "from-mcp.txt"}],
+        ["read_file", {"path": "../outside.txt"}],
+    ]);
+    for extra in [None, Some("--sandbox")] {
+        let mut args = vec![
+            "mcp",
+            "serve",
+            "--agent",
+            "files.md",
+            "--workspace",
+            ws.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let seen = mcp_calls(dir.path(), calls.clone(), &args, &[]).await;
         assert_eq!(seen["server"], "pluto-files");
+        let mut names: Vec<&str> = seen["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        names.sort();
         assert_eq!(
-            seen["tools"],
-            json!([
+            names,
+            [
                 "edit_file",
                 "glob",
                 "grep",
                 "list_dir",
                 "read_file",
                 "write_file"
-            ])
+            ]
         );
-        assert_eq!(seen["schemas_ok"], true);
-        assert_eq!(seen["write_error"], false);
         assert!(
-            seen["read"].as_str().unwrap().contains("written over MCP"),
+            seen["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["schema"]["type"] == "object"),
+            "{seen}"
+        );
+        let results = &seen["results"];
+        assert_eq!(results[0]["is_error"], false, "{seen}");
+        assert!(
+            results[1]["text"]
+                .as_str()
+                .unwrap()
+                .contains("written over MCP"),
             "{seen}"
         );
         assert!(
-            seen["read_details"].is_object(),
+            results[1]["structured"].is_object(),
             "details travel as structured content: {seen}"
         );
-        assert_eq!(seen["escape_error"], true, "the workspace holds: {seen}");
-        assert!(!seen["escape_text"].as_str().unwrap().contains("secret"));
+        assert_eq!(results[2]["is_error"], true, "the workspace holds: {seen}");
+        assert!(!results[2]["text"].as_str().unwrap().contains("secret"));
     }
     assert_eq!(
         std::fs::read_to_string(ws.join("from-mcp.txt")).unwrap(),
@@ -645,11 +660,7 @@ async fn an_agent_fetches_from_the_allowed_host_and_is_refused_elsewhere() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let completed: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "tool.completed")
-        .collect();
+    let completed = tool_results(&out);
     assert_eq!(completed.len(), 4, "{completed:?}");
     let by_url = |u: &str| {
         completed
@@ -770,11 +781,7 @@ async fn a_wasm_mcp_server_runs_under_wasmtime_as_an_agents_tool() {
             .unwrap();
     let dir = project.dir.path().to_path_buf();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let completed: Value = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| e["type"] == "tool.completed")
-        .expect("a tool call");
+    let completed = tool_results(&out).into_iter().next().expect("a tool call");
     assert_eq!(completed["is_error"], false, "{completed}");
     assert_eq!(completed["content"], "saved note `shopping` (14 bytes)");
     // The server wrote through the sandbox's workspace preopen: the agent's workspace.
@@ -1004,11 +1011,7 @@ async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let completed: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "tool.completed")
-        .collect();
+    let completed = tool_results(&out);
     assert_eq!(completed[0]["is_error"], true, "{completed:?}");
     assert!(
         completed[0]["content"]

@@ -396,11 +396,11 @@ async fn sandboxed_toolbox(
             }
             // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
             // ones, run as in the permissive mode; wasm ones run in the sandbox in both modes.
-            ToolSpec::Mcp(server) => {
-                add_mcp(
+            external => {
+                add_external(
                     &mut tools,
                     &mut skipped,
-                    server,
+                    external,
                     agent,
                     policies,
                     workspace,
@@ -408,12 +408,29 @@ async fn sandboxed_toolbox(
                 )
                 .await?
             }
-            ToolSpec::Component(c) => {
-                add_component(&mut tools, c, agent, policies, &mut shared).await?;
-            }
         }
     }
     Ok((tools, skipped))
+}
+
+/// Adds the tools of an MCP server or tool component entry — the same in both modes (a
+/// component and a wasm MCP server always run in the sandbox).
+async fn add_external(
+    tools: &mut Toolbox,
+    skipped: &mut Vec<String>,
+    spec: &ToolSpec,
+    agent: &Agent,
+    policies: &PolicySet,
+    workspace: &Path,
+    sandbox: &mut Option<Arc<Sandbox>>,
+) -> anyhow::Result<()> {
+    match spec {
+        ToolSpec::Mcp(server) => {
+            add_mcp(tools, skipped, server, agent, policies, workspace, sandbox).await
+        }
+        ToolSpec::Component(c) => add_component(tools, c, agent, policies, sandbox).await,
+        ToolSpec::Builtin(_) => Ok(()),
+    }
 }
 
 /// A tool offered under another name (a component's tools are `COMPONENT__TOOL`).
@@ -629,20 +646,17 @@ async fn toolbox(
                     tools.add(tool)?;
                 }
             }
-            ToolSpec::Mcp(server) => {
-                add_mcp(
+            external => {
+                add_external(
                     &mut tools,
                     &mut skipped,
-                    server,
+                    external,
                     agent,
                     policies,
                     workspace,
                     &mut sandbox,
                 )
                 .await?
-            }
-            ToolSpec::Component(c) => {
-                add_component(&mut tools, c, agent, policies, &mut sandbox).await?;
             }
         }
     }
