@@ -1029,3 +1029,42 @@ async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
         "the loop was cut at the call timeout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_mcp_serve_a_component_cannot_write_into_the_stream_or_run_past_its_limit() {
+    let project = Project::new("  - component: probe.wasm\n    policy: tight\n");
+    std::fs::copy(
+        pluto_sandbox::guests::PROBE_PATH,
+        project.dir.path().join("probe.wasm"),
+    )
+    .unwrap();
+    let policies = project.dir.path().join("sandbox-policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("tight.yaml"),
+        "policy: 1\nname: tight\nfilesystem: [{ path: \"{workspace}\", access: [read, write] }]\nnetwork: { allow: [\"127.0.0.1:1\"] }\nlimits: { timeout: 1s, output: 64KiB }\n",
+    )
+    .unwrap();
+    let seen = mcp_calls(
+        project.dir.path(),
+        json!([
+            ["probe__flood", {"chunks": 8}],
+            ["probe__spin", {}],
+            ["probe__env", {}],
+        ]),
+        &["mcp", "serve", "--agent", "a.md"],
+        &[],
+    )
+    .await;
+    let results = &seen["results"];
+    // 512 KiB written to the guest's stdout and stderr: captured and bounded, never on the
+    // MCP stream (the client parsed every message).
+    assert!(
+        results[0]["text"].as_str().unwrap().starts_with("flooded"),
+        "{seen}"
+    );
+    // An endless loop ends at the policy's CPU time limit; the next call works.
+    assert_eq!(results[1]["is_error"], true, "{seen}");
+    assert_eq!(results[1]["text"], "timeout after 1s", "{seen}");
+    assert_eq!(results[2]["is_error"], false, "{seen}");
+}

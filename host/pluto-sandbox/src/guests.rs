@@ -38,6 +38,9 @@ pub fn example(name: &str) -> Option<&'static [u8]> {
 /// Where the example `text` component was built (for tests that need a file).
 pub const EXAMPLE_TEXT_PATH: &str = env!("PLUTO_GUEST_TEXT");
 
+/// Where the attack guest was built (`guest/probe`, for tests).
+pub const PROBE_PATH: &str = env!("PLUTO_GUEST_PROBE");
+
 /// Where the tests' component whose `describe` traps was built (`guest/broken`).
 pub const BROKEN_PATH: &str = env!("PLUTO_GUEST_BROKEN");
 
