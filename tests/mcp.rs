@@ -294,11 +294,9 @@ async fn misbehaving_servers_give_tool_errors_and_the_run_goes_on() {
         ));
         let url = model.url.clone();
         let started = std::time::Instant::now();
-        let out = tokio::task::spawn_blocking(move || {
-            project.run(&url, &[("PLUTO_MCP_TIMEOUT", "2s")], true)
-        })
-        .await
-        .unwrap();
+        let out = tokio::task::spawn_blocking(move || project.run(&url, &[], true))
+            .await
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out.stderr));
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
@@ -997,7 +995,14 @@ async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
         },
     ))
     .await;
-    let project = Project::new("  - mcp: spin\n    wasm: spin.wasm\n");
+    let project = Project::new("  - mcp: spin\n    wasm: spin.wasm\n    policy: quick\n");
+    let policies = project.dir.path().join("sandbox-policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("quick.yaml"),
+        "policy: 1\nname: quick\nlimits: { timeout: 2s }\n",
+    )
+    .unwrap();
     std::fs::copy(
         pluto_sandbox::guests::SPIN_MCP_PATH,
         project.dir.path().join("spin.wasm"),
@@ -1005,11 +1010,9 @@ async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
     .unwrap();
     let url = model.url.clone();
     let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        project.run(&url, &[("PLUTO_MCP_TIMEOUT", "2s")], true)
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || project.run(&url, &[], true))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let completed = tool_results(&out);
     assert_eq!(completed[0]["is_error"], true, "{completed:?}");
@@ -1026,7 +1029,7 @@ async fn a_wasm_mcp_server_stuck_in_a_loop_is_stopped_and_started_again() {
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
-        "the loop was cut at the call timeout"
+        "the loop was cut at the policy's time limit"
     );
 }
 

@@ -674,6 +674,7 @@ async fn mcp_server(
     sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<Arc<pluto_mcp::McpServer>> {
     let env: pluto_mcp::Env = Arc::new(|k: &str| std::env::var(k).ok());
+    let mut limits = mcp_limits();
     let launcher: Option<Arc<dyn pluto_mcp::WasmLauncher>> = match &spec.transport {
         McpTransport::Wasm {
             source,
@@ -688,6 +689,8 @@ async fn mcp_server(
             let program = sandbox
                 .load_program(spec.name.as_str(), &wasm)
                 .context(what)?;
+            // The policy's time limit bounds each call (a call past it stops the server).
+            limits.call = limits.call.min(policy.limits.timeout.0);
             Some(Arc::new(SandboxLauncher {
                 sandbox,
                 program,
@@ -701,7 +704,7 @@ async fn mcp_server(
         spec.clone(),
         env,
         workspace.to_path_buf(),
-        mcp_limits(),
+        limits,
         launcher,
     ))
 }
