@@ -294,9 +294,11 @@ async fn misbehaving_servers_give_tool_errors_and_the_run_goes_on() {
         ));
         let url = model.url.clone();
         let started = std::time::Instant::now();
-        let out = tokio::task::spawn_blocking(move || project.run(&url, &[], true))
-            .await
-            .unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            project.run(&url, &[("PLUTO_MCP_TIMEOUT", "2s")], true)
+        })
+        .await
+        .unwrap();
         assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out.stderr));
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
