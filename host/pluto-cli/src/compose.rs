@@ -369,8 +369,7 @@ async fn sandboxed_toolbox(
             .cloned()
             .context("the agent's sandbox policy")?,
     );
-    let mut shared = None;
-    let sandbox = shared_sandbox(&mut shared)?;
+    let sandbox = process_sandbox()?;
     let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
@@ -404,7 +403,6 @@ async fn sandboxed_toolbox(
                     agent,
                     policies,
                     workspace,
-                    &mut shared,
                 )
                 .await?
             }
@@ -422,13 +420,10 @@ async fn add_external(
     agent: &Agent,
     policies: &PolicySet,
     workspace: &Path,
-    sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<()> {
     match spec {
-        ToolSpec::Mcp(server) => {
-            add_mcp(tools, skipped, server, agent, policies, workspace, sandbox).await
-        }
-        ToolSpec::Component(c) => add_component(tools, c, agent, policies, sandbox).await,
+        ToolSpec::Mcp(server) => add_mcp(tools, skipped, server, agent, policies, workspace).await,
+        ToolSpec::Component(c) => add_component(tools, c, agent, policies).await,
         ToolSpec::Builtin(_) => Ok(()),
     }
 }
@@ -465,12 +460,11 @@ async fn add_component(
     spec: &pluto_paf::tool::Component,
     agent: &Agent,
     policies: &PolicySet,
-    sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<()> {
     let what = format!("tool component `{}` ({})", spec.name, spec.source);
     let wasm = read_wasm(&spec.source, spec.digest.as_ref(), agent).context(what.clone())?;
     let policy = Arc::new(policy_for(spec.policy.as_ref(), agent, policies).context(what.clone())?);
-    let sandbox = shared_sandbox(sandbox)?;
+    let sandbox = process_sandbox()?;
     refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
     let component = sandbox
         .load(spec.name.as_str(), &wasm)
@@ -556,16 +550,30 @@ fn policy_for(
     }
 }
 
-/// The sandbox the agent's components share, created on first use.
-fn shared_sandbox(slot: &mut Option<Arc<Sandbox>>) -> anyhow::Result<Arc<Sandbox>> {
-    if let Some(sandbox) = slot {
+/// The process's one sandbox — one engine, instance pool and epoch ticker for every agent and
+/// tenant — created on first use.
+pub fn process_sandbox() -> anyhow::Result<Arc<Sandbox>> {
+    static SANDBOX: std::sync::Mutex<Option<Arc<Sandbox>>> = std::sync::Mutex::new(None);
+    let mut process = SANDBOX
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(sandbox) = process.as_ref() {
         return Ok(sandbox.clone());
     }
-    let config = SandboxConfig {
+    let mut config = SandboxConfig {
         cache_dir: wasm_cache_dir(),
         ..SandboxConfig::default()
     };
-    Ok(slot.insert(Arc::new(Sandbox::new(&config)?)).clone())
+    if let Ok(n) = std::env::var("PLUTO_SANDBOX_INSTANCES") {
+        config.max_instances = n
+            .parse()
+            .ok()
+            .filter(|n| (2..=10_000).contains(n))
+            .with_context(|| {
+                format!("PLUTO_SANDBOX_INSTANCES is `{n}`: expected a number from 2 to 10000")
+            })?;
+    }
+    Ok(process.insert(Arc::new(Sandbox::new(&config)?)).clone())
 }
 
 /// Refuses a component whose imports its policy grants nothing for, naming what to add.
@@ -638,7 +646,6 @@ async fn toolbox(
 ) -> anyhow::Result<(Toolbox, Vec<String>)> {
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
-    let mut sandbox = None;
     for spec in &agent.manifest.tools {
         match spec {
             ToolSpec::Builtin(set) => {
@@ -654,7 +661,6 @@ async fn toolbox(
                     agent,
                     policies,
                     workspace,
-                    &mut sandbox,
                 )
                 .await?
             }
@@ -671,7 +677,6 @@ async fn mcp_server(
     agent: &Agent,
     policies: &PolicySet,
     workspace: &Path,
-    sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<Arc<pluto_mcp::McpServer>> {
     let env: pluto_mcp::Env = Arc::new(|k: &str| std::env::var(k).ok());
     let mut limits = mcp_limits();
@@ -684,7 +689,7 @@ async fn mcp_server(
             let what = format!("wasm MCP server `{}` ({source})", spec.name);
             let wasm = read_wasm(source, digest.as_ref(), agent).context(what.clone())?;
             let policy = policy_for(policy.as_ref(), agent, policies).context(what.clone())?;
-            let sandbox = shared_sandbox(sandbox)?;
+            let sandbox = process_sandbox()?;
             refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
             let program = sandbox
                 .load_program(spec.name.as_str(), &wasm)
@@ -727,11 +732,10 @@ pub async fn mcp_servers(
     policies: &PolicySet,
     workspace: &Path,
 ) -> anyhow::Result<Vec<Arc<pluto_mcp::McpServer>>> {
-    let mut sandbox = None;
     let mut servers = Vec::new();
     for spec in &agent.manifest.tools {
         if let ToolSpec::Mcp(server) = spec {
-            servers.push(mcp_server(server, agent, policies, workspace, &mut sandbox).await?);
+            servers.push(mcp_server(server, agent, policies, workspace).await?);
         }
     }
     Ok(servers)
@@ -746,9 +750,8 @@ async fn add_mcp(
     agent: &Agent,
     policies: &PolicySet,
     workspace: &Path,
-    sandbox: &mut Option<Arc<Sandbox>>,
 ) -> anyhow::Result<()> {
-    let server = mcp_server(spec, agent, policies, workspace, sandbox).await?;
+    let server = mcp_server(spec, agent, policies, workspace).await?;
     match pluto_mcp::tools(&server).await {
         Ok(list) => {
             for tool in list {

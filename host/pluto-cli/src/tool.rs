@@ -4,10 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use pluto_sandbox::{Sandbox, SandboxConfig};
 
 use crate::compose::SandboxArgs;
 
@@ -40,10 +38,6 @@ pub enum Command {
     },
 }
 
-fn sandbox() -> anyhow::Result<Arc<Sandbox>> {
-    Ok(Arc::new(Sandbox::new(&SandboxConfig::default())?))
-}
-
 /// The component's bytes and its name (the file stem, or the example's name).
 fn read(path: &str) -> anyhow::Result<(std::borrow::Cow<'static, [u8]>, String)> {
     if let Some(name) = path.strip_prefix("example:") {
@@ -64,7 +58,7 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Inspect { path } => {
             let (wasm, name) = read(path)?;
-            let sandbox = sandbox()?;
+            let sandbox = crate::compose::process_sandbox()?;
             let component = sandbox
                 .load(&name, &wasm)
                 .await
@@ -100,7 +94,7 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 None => std::env::current_dir()?,
             };
             let (wasm, name) = read(path)?;
-            let sandbox = sandbox()?;
+            let sandbox = crate::compose::process_sandbox()?;
             let missing = pluto_sandbox::ungranted(&sandbox.imports(&wasm)?, &policy);
             if !missing.is_empty() {
                 anyhow::bail!(

@@ -38,7 +38,8 @@ pub struct SandboxConfig {
     /// Where compiled components are cached (keyed by content hash and engine version);
     /// `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
-    /// The most instances alive at once; further calls wait for a slot.
+    /// The most instances alive at once; further calls wait for a slot. Long-running programs
+    /// (wasm MCP servers) may hold at most half of them.
     pub max_instances: u32,
     /// The largest linear memory any guest may have (the pool reserves this much address
     /// space per memory); a policy's `limits.memory` caps each call below it.
@@ -104,6 +105,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<Host>,
     slots: Arc<Semaphore>,
+    programs: Arc<Semaphore>,
     _ticker: Ticker,
 }
 
@@ -149,6 +151,8 @@ impl Sandbox {
             engine,
             linker,
             slots: Arc::new(Semaphore::new(n as usize)),
+            // Long-running programs may take half the slots; calls always have the rest.
+            programs: Arc::new(Semaphore::new((n as usize / 2).max(1))),
             _ticker: Ticker(stop),
         })
     }
@@ -293,6 +297,11 @@ impl Sandbox {
     /// The instance slots: a running program holds one for its life.
     pub(crate) fn slots(&self) -> &Arc<Semaphore> {
         &self.slots
+    }
+
+    /// The share of the slots long-running programs may hold.
+    pub(crate) fn programs(&self) -> &Arc<Semaphore> {
+        &self.programs
     }
 
     /// Runs `tool` of `component` with `arguments` under `policy`, in a fresh instance. Every

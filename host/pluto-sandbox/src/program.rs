@@ -98,7 +98,8 @@ impl Sandbox {
     }
 
     /// Starts `program` under `policy`, with `workspace` for `{workspace}` and variables read
-    /// through `env`. Waits for an instance slot.
+    /// through `env`. Waits for an instance slot; refused when programs already hold their share
+    /// (half the slots), so that tool calls always find one.
     pub async fn start(
         &self,
         program: &Arc<Program>,
@@ -106,6 +107,11 @@ impl Sandbox {
         workspace: &Path,
         env: &EnvLookup<'_>,
     ) -> Result<Process, String> {
+        let running = self.programs().clone().try_acquire_owned().map_err(|_| {
+            "the sandbox already runs as many wasm MCP servers as it may (half its instance slots, \
+             PLUTO_SANDBOX_INSTANCES); idle ones stop after 5 minutes"
+                .to_owned()
+        })?;
         let slot = self
             .slots()
             .clone()
@@ -126,7 +132,7 @@ impl Sandbox {
         store.epoch_deadline_async_yield_and_update(1);
         let program = program.clone();
         let task = tokio::spawn(async move {
-            let _slot = slot;
+            let _held = (slot, running);
             let outcome = async {
                 let command = program.pre.instantiate_async(&mut store).await?;
                 command.wasi_cli_run().call_run(&mut store).await
