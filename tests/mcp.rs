@@ -928,14 +928,7 @@ async fn an_agent_uses_a_tool_component_always_sandboxed() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let events: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let completed = events
-        .iter()
-        .find(|e| e["type"] == "tool.completed")
-        .expect("a tool call");
+    let completed = tool_results(&out).into_iter().next().expect("a tool call");
     assert_eq!(completed["content"], "4 words, 1 lines, 22 characters");
     assert_eq!(completed["details"]["mode"], "sandbox", "{completed}");
     let offered: Vec<String> = model.requests()[0].json()["tools"]

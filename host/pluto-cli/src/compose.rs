@@ -303,11 +303,7 @@ pub async fn build(
     }
     let http = shared_http();
     let sandboxed = args.sandbox.sandbox || agent.manifest.sandbox.mode == SandboxMode::Required;
-    let (tools, skipped) = if sandboxed {
-        sandboxed_toolbox(&agent, policies, &workspace).await?
-    } else {
-        toolbox(&agent, &http, &workspace, policies).await?
-    };
+    let (tools, skipped) = toolbox(&agent, policies, &workspace, &http, sandboxed).await?;
     let provider: Arc<dyn Provider> = match endpoint {
         Ok(endpoint) => pluto_provider::provider(model.provider, endpoint, http),
         Err(missing) => Arc::new(Unconfigured(missing)),
@@ -350,65 +346,6 @@ fn wasm_cache_dir() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     let dir = base.join("pluto/wasm");
     std::fs::create_dir_all(&dir).ok().map(|()| dir)
-}
-
-/// The agent's tools in the sandbox, under its policy.
-async fn sandboxed_toolbox(
-    agent: &Agent,
-    policies: &PolicySet,
-    workspace: &Path,
-) -> anyhow::Result<(Toolbox, Vec<String>)> {
-    let problems = agent.sandbox_problems(policies);
-    if !problems.is_empty() {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        bail!("the agent cannot run sandboxed:\n{}", lines.join("\n"));
-    }
-    let policy = Arc::new(
-        agent
-            .policy(policies)
-            .cloned()
-            .context("the agent's sandbox policy")?,
-    );
-    let sandbox = process_sandbox()?;
-    let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
-    let mut tools = Toolbox::new();
-    let mut skipped = Vec::new();
-    for spec in &agent.manifest.tools {
-        match spec {
-            ToolSpec::Builtin(set @ (Builtin::Files | Builtin::Shell)) => {
-                let wasm = if *set == Builtin::Files {
-                    guests::FILES
-                } else {
-                    guests::SHELL
-                };
-                let component = sandbox.load(set.as_str(), wasm).await?;
-                for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
-                    tools.add(tool)?;
-                }
-            }
-            // http_fetch does no work the sandbox could contain: it runs on the host, and every
-            // request is checked against the policy's network rules.
-            ToolSpec::Builtin(Builtin::HttpFetch) => {
-                tools.add(Arc::new(pluto_tools::http_fetch::HttpFetch::sandboxed(
-                    policy.network.clone(),
-                )))?;
-            }
-            // Native MCP servers the policy allows (`native_mcp.allow`; checked above), and HTTP
-            // ones, run as in the permissive mode; wasm ones run in the sandbox in both modes.
-            external => {
-                add_external(
-                    &mut tools,
-                    &mut skipped,
-                    external,
-                    agent,
-                    policies,
-                    workspace,
-                )
-                .await?
-            }
-        }
-    }
-    Ok((tools, skipped))
 }
 
 /// Adds the tools of an MCP server or tool component entry — the same in both modes (a
@@ -465,11 +402,11 @@ async fn add_component(
     let wasm = read_wasm(&spec.source, spec.digest.as_ref(), agent).context(what.clone())?;
     let policy = Arc::new(policy_for(spec.policy.as_ref(), agent, policies).context(what.clone())?);
     let sandbox = process_sandbox()?;
-    refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
     let component = sandbox
         .load(spec.name.as_str(), &wasm)
         .await
-        .context(what)?;
+        .context(what.clone())?;
+    refuse_ungranted(component.imports(), &policy).context(what)?;
     let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
     for tool in pluto_tools::sandboxed::tools(&sandbox, &component, &policy, &env) {
         let inner_name = tool.definition().name;
@@ -577,12 +514,8 @@ pub fn process_sandbox() -> anyhow::Result<Arc<Sandbox>> {
 }
 
 /// Refuses a component whose imports its policy grants nothing for, naming what to add.
-fn refuse_ungranted(
-    sandbox: &Sandbox,
-    wasm: &[u8],
-    policy: &pluto_paf::Policy,
-) -> anyhow::Result<()> {
-    let missing = pluto_sandbox::ungranted(&sandbox.imports(wasm)?, policy);
+fn refuse_ungranted(imports: &[String], policy: &pluto_paf::Policy) -> anyhow::Result<()> {
+    let missing = pluto_sandbox::ungranted(imports, policy);
     if !missing.is_empty() {
         bail!("it cannot run under its policy: {}", missing.join("; "));
     }
@@ -638,22 +571,55 @@ pub fn load_agent(name: &str, agents: &Path, policies: &PolicySet) -> anyhow::Re
     bail!(message)
 }
 
+/// The agent's tools: built-ins native, or — `sandboxed` — in the sandbox under the agent's
+/// policy; MCP servers and tool components the same in both modes.
 async fn toolbox(
     agent: &Agent,
-    http: &HttpClient,
-    workspace: &Path,
     policies: &PolicySet,
+    workspace: &Path,
+    http: &HttpClient,
+    sandboxed: bool,
 ) -> anyhow::Result<(Toolbox, Vec<String>)> {
+    let policy = if sandboxed {
+        let problems = agent.sandbox_problems(policies);
+        if !problems.is_empty() {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            bail!("the agent cannot run sandboxed:\n{}", lines.join("\n"));
+        }
+        let policy = agent
+            .policy(policies)
+            .context("the agent's sandbox policy")?;
+        Some(Arc::new(policy.clone()))
+    } else {
+        None
+    };
     let mut tools = Toolbox::new();
     let mut skipped = Vec::new();
     for spec in &agent.manifest.tools {
-        match spec {
-            ToolSpec::Builtin(set) => {
+        match (spec, &policy) {
+            (ToolSpec::Builtin(set), None) => {
                 for tool in pluto_tools::builtin(*set, http.reqwest()) {
                     tools.add(tool)?;
                 }
             }
-            external => {
+            // http_fetch does no work the sandbox could contain: it runs on the host, and every
+            // request is checked against the policy's network rules.
+            (ToolSpec::Builtin(Builtin::HttpFetch), Some(policy)) => {
+                tools.add(Arc::new(pluto_tools::http_fetch::HttpFetch::sandboxed(
+                    policy.network.clone(),
+                )))?;
+            }
+            (ToolSpec::Builtin(set), Some(policy)) => {
+                let sandbox = process_sandbox()?;
+                let component = builtin_component(&sandbox, *set).await?;
+                let env: pluto_tools::sandboxed::Env = Arc::new(|k: &str| std::env::var(k).ok());
+                for tool in pluto_tools::sandboxed::tools(&sandbox, &component, policy, &env) {
+                    tools.add(tool)?;
+                }
+            }
+            // Native MCP servers (under a policy only those in `native_mcp.allow`, checked
+            // above) and HTTP ones run alike in both modes; wasm ones always in the sandbox.
+            (external, _) => {
                 add_external(
                     &mut tools,
                     &mut skipped,
@@ -667,6 +633,25 @@ async fn toolbox(
         }
     }
     Ok((tools, skipped))
+}
+
+/// The sandboxed `files` or `shell` component, loaded once per process.
+async fn builtin_component(
+    sandbox: &Sandbox,
+    set: Builtin,
+) -> anyhow::Result<Arc<pluto_sandbox::Component>> {
+    static FILES: tokio::sync::OnceCell<Arc<pluto_sandbox::Component>> =
+        tokio::sync::OnceCell::const_new();
+    static SHELL: tokio::sync::OnceCell<Arc<pluto_sandbox::Component>> =
+        tokio::sync::OnceCell::const_new();
+    let (cell, wasm) = match set {
+        Builtin::Shell => (&SHELL, guests::SHELL),
+        _ => (&FILES, guests::FILES),
+    };
+    let component = cell
+        .get_or_try_init(|| sandbox.load(set.as_str(), wasm))
+        .await?;
+    Ok(component.clone())
 }
 
 /// An MCP server of an agent, its `${VAR}`s read from the environment, its processes started in
@@ -690,10 +675,10 @@ async fn mcp_server(
             let wasm = read_wasm(source, digest.as_ref(), agent).context(what.clone())?;
             let policy = policy_for(policy.as_ref(), agent, policies).context(what.clone())?;
             let sandbox = process_sandbox()?;
-            refuse_ungranted(&sandbox, &wasm, &policy).context(what.clone())?;
             let program = sandbox
                 .load_program(spec.name.as_str(), &wasm)
-                .context(what)?;
+                .context(what.clone())?;
+            refuse_ungranted(program.imports(), &policy).context(what)?;
             // The policy's time limit bounds each call (a call past it stops the server).
             limits.call = limits.call.min(policy.limits.timeout.0);
             Some(Arc::new(SandboxLauncher {

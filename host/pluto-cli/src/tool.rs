@@ -69,7 +69,7 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 println!("    input: {}", d.input_schema);
             }
             println!("imports:");
-            for import in sandbox.imports(&wasm)? {
+            for import in component.imports() {
                 println!("  {import}");
             }
             Ok(ExitCode::SUCCESS)
@@ -95,17 +95,17 @@ pub async fn run(command: &Command) -> anyhow::Result<ExitCode> {
             };
             let (wasm, name) = read(path)?;
             let sandbox = crate::compose::process_sandbox()?;
-            let missing = pluto_sandbox::ungranted(&sandbox.imports(&wasm)?, &policy);
+            let component = sandbox
+                .load(&name, &wasm)
+                .await
+                .with_context(|| format!("{path} is not a usable tool component"))?;
+            let missing = pluto_sandbox::ungranted(component.imports(), &policy);
             if !missing.is_empty() {
                 anyhow::bail!(
                     "{path} cannot run under policy `{policy_name}`: {}",
                     missing.join("; ")
                 );
             }
-            let component = sandbox
-                .load(&name, &wasm)
-                .await
-                .with_context(|| format!("{path} is not a usable tool component"))?;
             if !component.definitions().iter().any(|d| &d.name == tool) {
                 let names: Vec<&str> = component
                     .definitions()

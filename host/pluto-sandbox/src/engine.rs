@@ -77,6 +77,7 @@ pub struct Component {
     name: String,
     pre: ToolComponentPre<Host>,
     definitions: Vec<ToolDef>,
+    imports: Vec<String>,
 }
 
 impl Component {
@@ -88,6 +89,12 @@ impl Component {
     /// The tools it offers, as it described them when it was loaded.
     pub fn definitions(&self) -> &[ToolDef] {
         &self.definitions
+    }
+
+    /// The interfaces it imports (`wasi:filesystem/types@0.2.x`, …), to compare with what a
+    /// policy grants ([`ungranted`]).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 }
 
@@ -157,22 +164,15 @@ impl Sandbox {
         })
     }
 
-    /// The interfaces component `wasm` imports (`wasi:filesystem/types@0.2.x`, …), to compare
-    /// with what a policy grants.
-    pub fn imports(&self, wasm: &[u8]) -> Result<Vec<String>, SandboxError> {
-        let compiled = wasmtime::component::Component::new(&self.engine, wasm).map_err(|e| {
-            SandboxError::Component {
-                name: "component".to_owned(),
-                message: format!("{e:#}"),
-            }
-        })?;
-        let ty = compiled.component_type();
-        let mut names: Vec<String> = ty
+    /// The interfaces `compiled` imports, sorted.
+    pub(crate) fn import_names(&self, compiled: &wasmtime::component::Component) -> Vec<String> {
+        let mut names: Vec<String> = compiled
+            .component_type()
             .imports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         names.sort();
-        Ok(names)
+        names
     }
 
     /// Compiles (or loads from the cache) and links component `wasm`, and asks it once which
@@ -197,6 +197,7 @@ impl Sandbox {
             name: name.to_owned(),
             pre,
             definitions: Vec::new(),
+            imports: self.import_names(&compiled),
         };
 
         let nothing = Policy::default();

@@ -33,12 +33,18 @@ const STDERR_KEPT: usize = 64 * 1024;
 pub struct Program {
     name: String,
     pre: CommandPre<Host>,
+    imports: Vec<String>,
 }
 
 impl Program {
     /// The program's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interfaces it imports, to compare with what a policy grants.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 }
 
@@ -94,6 +100,7 @@ impl Sandbox {
         Ok(Arc::new(Program {
             name: name.to_owned(),
             pre,
+            imports: self.import_names(&compiled),
         }))
     }
 
