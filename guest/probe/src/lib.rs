@@ -38,7 +38,8 @@ struct Probe;
 impl Guest for Probe {
     fn describe() -> Vec<ToolDefinition> {
         ["read", "write", "truncate", "set_len", "set_times", "remove", "mkdir", "rename", "hard_link", "list",
-         "count_dir", "env", "connect", "listen", "udp", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan", "symlink"]
+         "count_dir", "env", "connect", "listen", "udp", "spin", "sleep", "alloc", "recurse", "flood", "random", "resources", "huge_string", "fill", "scan", "symlink",
+         "sleep_read", "resolve"]
             .iter()
             .map(|n| ToolDefinition { name: (*n).into(), description: format!("attack: {n}"), input_schema: "{\"type\":\"object\"}".into() })
             .collect()
@@ -137,6 +138,35 @@ impl Guest for Probe {
                         Err(e) => format!("denied: {e:?}"),
                     },
                     None => "denied: no /workspace preopen".to_owned(),
+                }
+            }
+            "sleep_read" => {
+                // Wait (for the host to change the workspace meanwhile), then read.
+                std::thread::sleep(std::time::Duration::from_millis(args["ms"].as_u64().unwrap_or(500)));
+                outcome(std::fs::read_to_string(&path))
+            }
+            "resolve" => {
+                // A name lookup through wasi:sockets/ip-name-lookup (what would leak a name as
+                // a DNS query).
+                use wasip2::sockets::{instance_network::instance_network, ip_name_lookup::resolve_addresses};
+                let network = instance_network();
+                match resolve_addresses(&network, &s(&args, "name")) {
+                    Ok(stream) => {
+                        stream.subscribe().block();
+                        let mut found = Vec::new();
+                        loop {
+                            match stream.resolve_next_address() {
+                                Ok(Some(a)) => found.push(format!("{a:?}")),
+                                Ok(None) => break,
+                                Err(e) => {
+                                    found.push(format!("{e:?}"));
+                                    break;
+                                }
+                            }
+                        }
+                        format!("ok: {found:?}")
+                    }
+                    Err(e) => format!("denied: {e:?}"),
                 }
             }
             "huge_string" => "y".repeat(args["bytes"].as_u64().unwrap_or(1 << 30) as usize),

@@ -235,10 +235,12 @@ mod tests {
 
 /// Whether `ip` is an address a sandboxed tool may reach only when a rule names its range:
 /// loopback, private, link-local (cloud metadata at 169.254.169.254), unspecified, shared
-/// (100.64.0.0/10), multicast, broadcast, IPv6 unique-local and link-local, and IPv4-mapped
-/// IPv6 forms of any of them.
+/// (100.64.0.0/10), benchmarking, reserved, multicast, broadcast, documentation; in IPv6 also
+/// unique-local, link-local, site-local, documentation, discard-only and Teredo (whose IPv4
+/// address is hidden), and every IPv6 form that carries an IPv4 address (IPv4-mapped,
+/// IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) when that IPv4 address is special.
 pub fn is_special(ip: IpAddr) -> bool {
-    match ip {
+    match canonical(ip) {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             v4.is_loopback()
@@ -249,33 +251,106 @@ pub fn is_special(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || o[0] >= 240
                 || o[0] == 0
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_special(IpAddr::V4(v4));
-            }
             let s = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || s[0..4] == [0, 0, 0, 0]
         }
     }
 }
 
+/// The IPv4 address an IPv6 address stands for, where it carries one: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4
+/// (`2002:AABB:CCDD::/48`); any other address as it is.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let o = v6.octets();
+    let v4 = |a: u8, b: u8, c: u8, d: u8| IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d));
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(mapped);
+    }
+    if s[0..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+        return v4(o[12], o[13], o[14], o[15]);
+    }
+    if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return v4(o[12], o[13], o[14], o[15]);
+    }
+    if s[0] == 0x2002 {
+        return v4(o[2], o[3], o[4], o[5]);
+    }
+    ip
+}
+
+/// Whether host name `name` (not an address) may be looked up for a request with `scheme`
+/// (and `port`, when known): only when some `allow` rule could cover it by name — `*`, the
+/// name itself or a `*.domain` above it, with a matching scheme and port. A rule naming an
+/// address or a range covers that address in a URL, not names that resolve into it. Nothing is
+/// looked up for a name no rule names, so a name cannot carry data out as a DNS query.
+pub fn may_resolve(allow: &[NetRule], scheme: &str, name: &str, port: Option<u16>) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    allow.iter().any(|rule| {
+        rule.scheme_ok(scheme)
+            && port.is_none_or(|p| rule.port.is_none_or(|rp| rp == p))
+            && match &rule.host {
+                HostPattern::Any => true,
+                HostPattern::Name(n) => *n == name,
+                HostPattern::Subdomains(domain) => name.ends_with(&format!(".{domain}")),
+                HostPattern::Ip(_) | HostPattern::Cidr(_) => false,
+            }
+    })
+}
+
+/// The host names of the `deny` rules that apply to `scheme` at `port`: what they resolve to
+/// is denied too, whatever name or address a request uses.
+pub fn denied_names<'a>(
+    deny: &'a [NetRule],
+    scheme: &'a str,
+    port: u16,
+) -> impl Iterator<Item = (&'a NetRule, &'a str)> + 'a {
+    deny.iter().filter_map(move |rule| match &rule.host {
+        HostPattern::Name(name)
+            if rule.scheme_ok(scheme) && rule.port.is_none_or(|p| p == port) =>
+        {
+            Some((rule, name.as_str()))
+        }
+        _ => None,
+    })
+}
+
 impl NetRule {
-    /// Whether the rule names `ip` by address or range (what a special address needs).
+    /// Whether the rule names `ip` by address or range (what a special address needs), in any
+    /// of the forms that carry the same IPv4 address ([`canonical`]).
     fn names_address(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let plain = canonical(ip);
         match &self.host {
-            HostPattern::Ip(a) => *a == ip,
-            HostPattern::Cidr(net) => net.contains(&ip),
+            HostPattern::Ip(a) => canonical(*a) == plain,
+            HostPattern::Cidr(net) => net.contains(&ip) || net.contains(&plain),
             _ => false,
+        }
+    }
+
+    fn scheme_ok(&self, scheme: &str) -> bool {
+        match self.scheme {
+            None => true,
+            Some(Scheme::Http) => scheme == "http",
+            Some(Scheme::Https) => scheme == "https",
         }
     }
 
@@ -286,12 +361,7 @@ impl NetRule {
     }
 
     fn matches(&self, scheme: &str, host: &str, port: u16, ip: IpAddr, strict: bool) -> bool {
-        let scheme_ok = match self.scheme {
-            None => true,
-            Some(Scheme::Http) => scheme == "http",
-            Some(Scheme::Https) => scheme == "https",
-        };
-        if !scheme_ok || self.port.is_some_and(|p| p != port) {
+        if !self.scheme_ok(scheme) || self.port.is_some_and(|p| p != port) {
             return false;
         }
         if self.names_address(ip) {
@@ -457,5 +527,89 @@ mod decide {
             check(&[], &[], "https", "example.com", 443, ip("93.184.216.34")).is_err(),
             "nothing allowed by default"
         );
+    }
+
+    #[test]
+    fn every_form_of_a_special_address_is_special() {
+        for addr in [
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2002:c0a8:1::1",
+            "2001::1",
+            "2001:db8::1",
+            "fec0::1",
+            "100::1",
+            "::ffff:0:127.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
+        ] {
+            assert!(is_special(ip(addr)), "{addr} must be special");
+            let err = check(&rules(&["*"]), &[], "http", "x.example", 80, ip(addr)).unwrap_err();
+            assert!(err.contains("must name it"), "{addr}: {err}");
+        }
+        for public in [
+            "93.184.216.34",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "2606:4700::1",
+        ] {
+            assert!(!is_special(ip(public)), "{public} is public");
+        }
+        // Denying an address denies it in every form that carries it.
+        let deny = rules(&["127.0.0.1"]);
+        let allow = rules(&["127.0.0.0/8", "::/0"]);
+        for form in [
+            "127.0.0.1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+        ] {
+            let err = check(&allow, &deny, "http", "x", 80, ip(form)).unwrap_err();
+            assert!(err.contains("network.deny"), "{form}: {err}");
+        }
+    }
+
+    #[test]
+    fn only_names_a_rule_names_may_be_resolved() {
+        let allow = rules(&[
+            "api.example.com",
+            "*.corp.com",
+            "https://secure.io",
+            "data.org:8443",
+            "10.0.0.0/8",
+        ]);
+        let may = |s: &str, h: &str, p: Option<u16>| may_resolve(&allow, s, h, p);
+        assert!(may("https", "API.example.com.", Some(443)));
+        assert!(may("https", "a.corp.com", Some(443)));
+        assert!(!may("https", "corp.com", Some(443)));
+        assert!(!may("https", "exfil.attacker.net", Some(443)));
+        assert!(may("https", "secure.io", Some(443)));
+        assert!(!may("http", "secure.io", Some(80)));
+        assert!(
+            !may("tcp", "secure.io", None),
+            "an https rule is not for raw sockets"
+        );
+        assert!(may("https", "data.org", Some(8443)));
+        assert!(!may("https", "data.org", Some(443)));
+        assert!(
+            !may("http", "internal.host", Some(80)),
+            "a range does not cover names"
+        );
+        assert!(!may_resolve(&[], "https", "example.com", Some(443)));
+        assert!(may_resolve(
+            &rules(&["*"]),
+            "https",
+            "anything.net",
+            Some(443)
+        ));
     }
 }

@@ -35,6 +35,11 @@ pub struct Policy {
     /// Folders the tool may open. Default: none.
     #[serde(default)]
     pub filesystem: Vec<FsGrant>,
+    /// Whether a sandboxed tool may open a regular file that has more than one hard link.
+    /// Default: no, since such a file may be the same inode as a file outside the granted
+    /// folders; the check is made on each opened file, not by scanning the folders.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_hard_links: bool,
     /// Hosts the tool may reach. Default: none.
     #[serde(default)]
     pub network: NetworkPolicy,

@@ -142,6 +142,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
+        crate::confine::add_to_linker(&mut linker).map_err(engine_error)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, stopped) = (engine.clone(), stop.clone());
@@ -278,6 +279,7 @@ impl Sandbox {
                 net,
                 table,
                 memory,
+                allow_hard_links: policy.allow_hard_links,
             },
         );
         store.limiter(|host| &mut host.memory);

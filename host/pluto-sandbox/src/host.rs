@@ -15,6 +15,8 @@ pub(crate) struct Host {
     pub net: NetHooks,
     pub table: ResourceTable,
     pub memory: MemoryLimiter,
+    /// Whether the policy lets files with several hard links be opened (`confine.rs`).
+    pub allow_hard_links: bool,
 }
 
 impl WasiView for Host {

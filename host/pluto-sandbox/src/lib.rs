@@ -10,7 +10,8 @@
 //! - Every call gets a fresh `Store`: nothing survives a call, so nothing leaks between calls,
 //!   sessions or tenants.
 //! - The WASI context comes from the policy alone ([`wasi`]): preopened folders with the
-//!   policy's permissions, the allowed environment variables, bounded stdout/stderr; network
+//!   policy's permissions (an open of a file with several hard links refused on the opened
+//!   descriptor, `confine.rs`), the allowed environment variables, bounded stdout/stderr; network
 //!   (`wasi:http`, `wasi:sockets`) only where the policy's rules allow, checked on the address
 //!   the host resolved (`net.rs`).
 //! - Limits from the policy: total memory across a component's memories ([`limits`]), wall time
@@ -21,6 +22,7 @@
 //!
 //! The guests built from `guest/` are embedded: [`guests`].
 
+mod confine;
 mod engine;
 pub mod guests;
 mod host;
@@ -30,6 +32,7 @@ mod program;
 pub mod wasi;
 
 pub use engine::{Component, Sandbox, SandboxConfig, SandboxError, ungranted};
+pub use net::{Refused, destination};
 pub use program::{Process, ProcessOutput, Program};
 
 mod bindings {

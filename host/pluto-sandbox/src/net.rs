@@ -12,12 +12,12 @@
 //!   UDP), to an address an `allow` rule names by IP, CIDR or `*` — or that an allowed host name
 //!   resolves to now; name lookup only when the policy allows some host.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use pluto_paf::network::{HostPattern, check, choose};
+use pluto_paf::network::{HostPattern, canonical, check, choose, denied_names, may_resolve};
 use pluto_paf::policy::NetworkPolicy;
 use tokio::net::TcpStream;
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -70,17 +70,17 @@ async fn send(
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let addr = destination(&network, scheme, &host, port)
         .await
-        .map_err(|e| Error::DnsError {
-            rcode: Some(e.to_string()),
-            info_code: None,
-        })?
-        .collect();
-    let addr =
-        choose(&network.allow, &network.deny, scheme, &host, port, &addrs).map_err(|why| {
-            tracing::info!(%uri, reason = %why, "sandboxed HTTP request refused");
-            Error::HttpRequestDenied
+        .map_err(|refused| {
+            tracing::info!(%uri, reason = %refused, "sandboxed HTTP request refused");
+            match refused {
+                Refused::Policy(_) => Error::HttpRequestDenied,
+                Refused::Lookup(why) => Error::DnsError {
+                    rcode: Some(why),
+                    info_code: None,
+                },
+            }
         })?;
 
     let connect_timeout = options
@@ -115,6 +115,59 @@ async fn send(
         response.map(|body| body.map_err(Error::from).boxed_unsync()),
         io,
     ))
+}
+
+/// Why a request may not go out.
+#[derive(Debug)]
+pub enum Refused {
+    /// The policy's network rules refuse it.
+    Policy(String),
+    /// The name could not be resolved (only names the rules allow are looked up).
+    Lookup(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Policy(why) | Refused::Lookup(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The address a request to `scheme://host:port` may connect to under `network`, decided
+/// before anything leaves the host: an address literal is checked as it is; a name is looked
+/// up only when some `allow` rule names it ([`may_resolve`]), so a name no rule allows causes
+/// no DNS query. Every address found is checked; the first allowed one is the destination (the
+/// caller connects there, so what was checked is what is reached), unless a `network.deny`
+/// host name resolves to it: deny `localhost` also denies `127.0.0.1`.
+pub async fn destination(
+    network: &NetworkPolicy,
+    scheme: &str,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, Refused> {
+    let addrs = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) if !may_resolve(&network.allow, scheme, host, Some(port)) => {
+            return Err(Refused::Policy(format!(
+                "{scheme}://{host}:{port} is not allowed by the policy's network.allow (the name was not looked up)"
+            )));
+        }
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Refused::Lookup(format!("cannot resolve {host}: {e}")))?
+            .collect(),
+    };
+    let addr = choose(&network.allow, &network.deny, scheme, host, port, &addrs)
+        .map_err(Refused::Policy)?;
+    for (rule, name) in denied_names(&network.deny, scheme, port) {
+        if resolves_to(name, port, addr).await {
+            return Err(Refused::Policy(format!(
+                "{addr} is {name}, denied by the policy's network.deny entry `{rule}`"
+            )));
+        }
+    }
+    Ok(addr)
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
@@ -207,9 +260,12 @@ async fn connect_allowed(network: &NetworkPolicy, addr: SocketAddr) -> Result<()
     by_address
 }
 
+/// Whether `name` (a policy's own rule, never a guest's) resolves to `addr`'s address, in any
+/// of its forms.
 async fn resolves_to(name: &str, port: u16, addr: SocketAddr) -> bool {
+    let ip = canonical(addr.ip());
     match tokio::net::lookup_host((name, port)).await {
-        Ok(mut found) => found.any(|a| a.ip() == addr.ip()),
+        Ok(mut found) => found.any(|a| canonical(a.ip()) == ip),
         Err(_) => false,
     }
 }

@@ -45,7 +45,6 @@ pub fn context(
                 host.display()
             ));
         }
-        refuse_hard_links(&host)?;
         let perms = if grant.access.contains(&Access::Write) {
             FsPerms::ReadWrite
         } else {
@@ -75,46 +74,4 @@ pub fn context(
     // of a spawn_blocking round trip each cuts a sandboxed read_file by about a quarter.
     b.allow_blocking_current_thread(true);
     Ok(b)
-}
-
-/// The most entries [`refuse_hard_links`] looks at in one folder tree.
-pub const HARD_LINK_SCAN_LIMIT: usize = 200_000;
-
-/// Refuses a folder holding a regular file with more than one hard link. Such a file may be the
-/// same inode as a file outside the folder, and path-based confinement (WASI preopens, cap-std)
-/// cannot see that. Symbolic links are not followed here; WASI resolves them inside the preopen.
-pub fn refuse_hard_links(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut pending = vec![dir.to_path_buf()];
-    let mut seen = 0usize;
-    while let Some(folder) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            seen += 1;
-            if seen > HARD_LINK_SCAN_LIMIT {
-                return Ok(());
-            }
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() && meta.nlink() > 1 {
-                let rel = entry
-                    .path()
-                    .strip_prefix(dir)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|_| entry.path());
-                return Err(format!(
-                    "the sandbox refuses {}: `{}` has {} hard links, and a hard link can reach outside the folder",
-                    dir.display(),
-                    rel.display(),
-                    meta.nlink()
-                ));
-            }
-        }
-    }
-    Ok(())
 }

@@ -67,18 +67,9 @@ impl HttpFetch {
                 .trim_end_matches(']')
                 .to_owned();
             let port = url.port_or_known_default().unwrap_or(80);
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            let addr = pluto_sandbox::destination(network, url.scheme(), &host, port)
                 .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect();
-            let addr = pluto_paf::network::choose(
-                &network.allow,
-                &network.deny,
-                url.scheme(),
-                &host,
-                port,
-                &addrs,
-            )?;
+                .map_err(|refused| refused.to_string())?;
             // Connect to the address that was checked, not whatever the name says next.
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
