@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bashkit::{Bash, DirEntry, FileType, FsBackend, InMemoryFs, Metadata, MountableFs, PosixFs, async_trait};
+use bashkit::{Bash, DirEntry, ExecutionLimits, FileType, FsBackend, InMemoryFs, Metadata, MountableFs, PosixFs, async_trait};
 use pluto_files::output::cap;
 use serde_json::json;
 
@@ -16,10 +16,47 @@ wit_bindgen::generate!({ path: "../../wit/sandbox", world: "tool-component" });
 
 use exports::pluto::sandbox::tool::{ContentPart, Guest, ToolDefinition, ToolResult};
 
+mod seq;
+
 /// Where the host preopens the workspace, and where the command starts.
 const ROOT: &str = "/workspace";
 /// The most output bytes the model is shown (as the native tool).
 const MODEL_LIMIT: usize = 64 * 1024;
+/// The most bytes of stdout and of stderr kept in a result's details (for people; the model
+/// sees [`MODEL_LIMIT`]). What passes between commands is not bounded by this.
+const DETAILS_LIMIT: usize = 1 << 20;
+/// The longest a command may run when it asks for no `timeout_ms` (as the native tool); the
+/// policy's time limit, enforced by the host, ends it sooner when it is shorter.
+const DEFAULT_TIMEOUT_MS: u64 = 120_000;
+/// The longest `timeout_ms` honoured.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+/// What bashkit prints when one of its built-in commands stops at a cap of its own.
+const CAP_MARK: &str = " exceeded; output truncated";
+
+/// The interpreter's limits: none of its own counts (commands, loop iterations, work, input
+/// and intermediate bytes) below what the policy's time and memory limits allow, so that a
+/// correct script is never cut short by the interpreter. What stays bounded here is only what
+/// would crash the component before a policy limit could act (parser nesting, function and
+/// substitution depth), and hitting those fails the command with an error.
+fn limits(timeout: std::time::Duration) -> ExecutionLimits {
+    let mut l = ExecutionLimits::default();
+    l.max_work_units = u64::MAX;
+    l.max_aggregate_input_bytes = u64::MAX;
+    l.max_live_intermediate_bytes = u64::MAX;
+    l.max_commands = usize::MAX;
+    l.max_loop_iterations = usize::MAX;
+    l.max_total_loop_iterations = usize::MAX;
+    l.timeout = timeout;
+    l.parser_timeout = timeout;
+    l.max_input_bytes = 64 << 20;
+    l.max_parser_operations = usize::MAX;
+    l.max_stdout_bytes = usize::MAX;
+    l.max_stderr_bytes = usize::MAX;
+    l.max_word_split_fields = usize::MAX;
+    l.max_word_split_bytes = usize::MAX;
+    l.max_history_entries = 0;
+    l
+}
 
 /// The workspace through WASI's preopen, as bashkit's storage.
 struct Preopen;
@@ -107,11 +144,16 @@ impl FsBackend for Preopen {
     }
 }
 
-fn run(command: &str) -> Result<bashkit::ExecResult, String> {
+fn run(command: &str, timeout: std::time::Duration) -> Result<bashkit::ExecResult, String> {
     let root: Arc<dyn bashkit::FileSystem> = Arc::new(InMemoryFs::new());
     let fs = MountableFs::new(root);
     fs.mount(ROOT, Arc::new(PosixFs::new(Preopen))).map_err(|e| format!("cannot mount the workspace: {e}"))?;
-    let mut bash = Bash::builder().fs(Arc::new(fs)).cwd(ROOT).build();
+    let mut bash = Bash::builder()
+        .fs(Arc::new(fs))
+        .cwd(ROOT)
+        .limits(limits(timeout))
+        .builtin("seq", Box::new(seq::Seq))
+        .build();
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| e.to_string())?;
     rt.block_on(bash.exec(command)).map_err(|e| e.to_string())
 }
@@ -142,21 +184,30 @@ impl Guest for Component {
         }
         let args: serde_json::Value = serde_json::from_str(&arguments).unwrap_or_default();
         let command = args["command"].as_str().unwrap_or_default().to_owned();
+        let timeout_ms = args["timeout_ms"].as_u64().unwrap_or(DEFAULT_TIMEOUT_MS).clamp(1, MAX_TIMEOUT_MS);
         let started = Instant::now();
-        let result = match run(&command) {
+        let result = match run(&command, std::time::Duration::from_millis(timeout_ms)) {
             Ok(r) => r,
             Err(e) => return text(format!("the shell failed: {e}"), serde_json::Value::Null, true),
         };
-        let (stdout, stderr) = (result.stdout.to_string(), result.stderr.to_string());
+        let (stdout, mut stderr) = (result.stdout.to_string(), result.stderr.to_string());
+        let mut exit_code = result.exit_code;
+        // A cap that remains must never pass for a complete answer: the command fails.
+        if stderr.contains(CAP_MARK) || result.stdout_truncated || result.stderr_truncated {
+            stderr.push_str("[the sandboxed shell reached a limit of its own: the output is incomplete]\n");
+            if exit_code == 0 {
+                exit_code = 1;
+            }
+        }
         let combined = format!("{stdout}{stderr}");
         let (shown, truncated) = cap(combined.trim_end(), MODEL_LIMIT);
-        let status = format!("[exit code: {}]", result.exit_code);
+        let status = format!("[exit code: {exit_code}]");
         let content = if shown.is_empty() { status } else { format!("{shown}\n{status}") };
         let details = json!({
             "command": command,
-            "exit_code": result.exit_code,
-            "stdout": stdout,
-            "stderr": stderr,
+            "exit_code": exit_code,
+            "stdout": cap(&stdout, DETAILS_LIMIT).0,
+            "stderr": cap(&stderr, DETAILS_LIMIT).0,
             "duration_ms": started.elapsed().as_millis() as u64,
             "timed_out": false,
             "output_bytes": combined.len(),
