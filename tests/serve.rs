@@ -1,93 +1,17 @@
 //! End-to-end tests of `pluto serve`: the real binary, a stand-in provider, real state stores.
 
+#[path = "serve_common.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use common::{Server, json_of, project, status, with_key};
 
 use pluto_test_support::services::postgres_url;
 use pluto_test_support::{Format, StandIn, Step, scripted_model};
 use serde_json::{Value, json};
-
-/// A `pluto serve` process on a free port, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path, provider_url: &str, state: &str) -> Server {
-        Server::start_with(dir, provider_url, state, &[])
-    }
-
-    fn start_with(
-        dir: &std::path::Path,
-        provider_url: &str,
-        state: &str,
-        extra: &[&str],
-    ) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--state", state])
-            .args(extra)
-            .arg("--agents")
-            .arg(dir.join("agents"))
-            .arg("--workspace")
-            .arg(dir)
-            .current_dir(dir)
-            .env("OPENROUTER_BASE_URL", format!("{provider_url}/api/v1"))
-            .env("OPENROUTER_API_KEY", "sk-or-test")
-            .env_remove("PLUTO_STATE")
-            .env_remove("PLUTO_BIND")
-            .env_remove("PLUTO_ADMIN_KEY")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pluto serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("pluto serve exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe; shown when a test fails.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                eprintln!("[pluto serve] {line}");
-            }
-        });
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-    std::fs::write(
-        dir.path().join("agents/greeter.md"),
-        "---\npaf: 1\nname: greeter\ndescription: Greets\nmodel: { provider: openrouter, name: m }\n---\nGreet.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("agents/worker.md"),
-        "---\npaf: 1\nname: worker\ndescription: Runs commands\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: shell\n---\nWork.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("agents/keeper.md"),
-        "---\npaf: 1\nname: keeper\ndescription: Keeps notes\nmodel: { provider: openrouter, name: m }\nmemory: { enabled: true, scope: agent }\n---\nKeep notes.\n",
-    )
-    .unwrap();
-    dir
-}
 
 /// Answers with the user messages it was sent.
 fn echo_users(body: &Value) -> Step {
@@ -651,23 +575,6 @@ async fn a_client_that_disconnects_cancels_its_run_and_cancel_stops_one() {
 }
 
 /// A request with a bearer key (or none).
-fn with_key(request: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
-    match key {
-        Some(key) => request.bearer_auth(key),
-        None => request,
-    }
-}
-
-async fn status(request: reqwest::RequestBuilder) -> u16 {
-    request.send().await.unwrap().status().as_u16()
-}
-
-async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let code = response.status().as_u16();
-    (code, response.json().await.unwrap_or(Value::Null))
-}
-
 /// What one tenant made, for the other to try to reach.
 struct Holdings {
     session: String,

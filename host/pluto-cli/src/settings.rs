@@ -34,6 +34,31 @@ const SETTINGS: &[(&str, &str, &str, bool)] = &[
     ("max_runs", "--max-runs", "PLUTO_MAX_RUNS", false),
     ("agent_cache", "--agent-cache", "PLUTO_AGENT_CACHE", false),
     ("grace", "--grace", "PLUTO_GRACE", false),
+    ("metrics_key", "--metrics-key", "PLUTO_METRICS_KEY", false),
+    (
+        "metrics_labels",
+        "--metrics-labels",
+        "PLUTO_METRICS_LABELS",
+        true,
+    ),
+    (
+        "max_connections",
+        "--max-connections",
+        "PLUTO_MAX_CONNECTIONS",
+        false,
+    ),
+    (
+        "header_timeout",
+        "--header-timeout",
+        "PLUTO_HEADER_TIMEOUT",
+        false,
+    ),
+    (
+        "idle_timeout",
+        "--idle-timeout",
+        "PLUTO_IDLE_TIMEOUT",
+        false,
+    ),
     ("log_format", "--log-format", "PLUTO_LOG_FORMAT", false),
 ];
 

@@ -16,6 +16,8 @@ use super::api::{ApiError, Caller};
 pub struct Auth {
     /// The SHA-256 of the admin key; `None` is trusted mode.
     pub admin_hash: Option<String>,
+    /// The SHA-256 of the metrics key, if one is set.
+    pub metrics_hash: Option<String>,
 }
 
 impl Auth {
@@ -85,6 +87,24 @@ pub async fn admin(State(app): State<Shared>, req: Request, next: Next) -> Respo
                 return ApiError::unauthorized("send `Authorization: Bearer ADMIN_KEY`")
                     .into_response();
             }
+        }
+    }
+    next.run(req).await
+}
+
+/// Lets the metrics key or the admin key through to `/metrics` (anything in trusted mode): the
+/// series say what every tenant's runs are doing, so no tenant key reads them.
+pub async fn metrics(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(admin) = &app.auth.admin_hash {
+        let Some(key) = bearer(&req) else {
+            return ApiError::unauthorized("send `Authorization: Bearer METRICS_KEY`")
+                .into_response();
+        };
+        let hash = key_hash(key);
+        let metrics = app.auth.metrics_hash.as_deref();
+        if !same(&hash, admin) && !metrics.is_some_and(|m| same(&hash, m)) {
+            return ApiError::unauthorized("not the metrics key (--metrics-key) or the admin key")
+                .into_response();
         }
     }
     next.run(req).await

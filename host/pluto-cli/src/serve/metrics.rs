@@ -56,11 +56,18 @@ pub struct Metrics {
     pub active_runs: Gauge,
     /// Prepared agents in the cache.
     pub agent_cache: Gauge,
+    /// Client connections open now.
+    pub connections: Gauge,
+    /// Connections turned away at the cap (`--max-connections`).
+    pub connections_refused: Counter,
+    /// Whether series carry agent and tool names (they may name tenants' own).
+    names: bool,
 }
 
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Arc<Metrics> {
+    /// Registers every metric; `names`: label runs and tool calls with agent and tool names
+    /// (otherwise `*`).
+    pub fn new(names: bool) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("pluto");
         let requests = Family::<HttpLabels, Counter>::default();
         registry.register(
@@ -102,8 +109,22 @@ impl Metrics {
             "Prepared agents in the cache",
             agent_cache.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "connections",
+            "Client connections open",
+            connections.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections turned away at the connection cap (only health checks served)",
+            connections_refused.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            connections,
+            connections_refused,
             requests,
             runs,
             tools,
@@ -112,7 +133,17 @@ impl Metrics {
             streams,
             active_runs,
             agent_cache,
+            names,
         })
+    }
+
+    /// An agent or tool name as a label value: itself, or `*` when names are left out.
+    fn name(&self, name: &str) -> String {
+        if self.names {
+            name.to_owned()
+        } else {
+            "*".to_owned()
+        }
     }
 
     /// Counts a request.
@@ -171,7 +202,7 @@ impl RunTimer {
                 let outcome = if *is_error { "error" } else { "ok" };
                 m.tools
                     .get_or_create(&ToolLabels {
-                        tool: name.clone(),
+                        tool: m.name(name),
                         outcome: outcome.into(),
                     })
                     .inc();
@@ -198,7 +229,7 @@ impl RunTimer {
         m.active_runs.dec();
         m.runs
             .get_or_create(&RunLabels {
-                agent: self.agent.clone(),
+                agent: m.name(&self.agent),
                 outcome: outcome.into(),
             })
             .observe(self.started.elapsed().as_secs_f64());
