@@ -474,6 +474,87 @@ fn mcp_serve_exits_cleanly_when_stdin_closes() {
     assert!(out.stdout.is_empty(), "nothing but MCP on stdout");
 }
 
+/// Runs `pluto mcp serve` on agent `files.md` in `dir` with `args`, sends `messages` (one per
+/// line), closes stdin and returns every answer it printed.
+fn mcp_serve_exchange(dir: &std::path::Path, args: &[&str], messages: &[String]) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args(["mcp", "serve", "--agent", "files.md"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PLUTO_STATE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for m in messages {
+        stdin.write_all(m.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    // Let the answers come before the end of input ends the session.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:.200}")))
+        .collect()
+}
+
+#[test]
+fn an_oversized_mcp_message_gets_an_error_naming_the_limit_and_serving_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("files.md"),
+        "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
+    )
+    .unwrap();
+    let write = |id: u64, path: &str, content: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "write_file", "arguments": {"path": path, "content": content}}})
+        .to_string()
+    };
+    for sandbox in [false, true] {
+        let messages = vec![
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}})
+            .to_string(),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+            write(2, "big.txt", &"x".repeat(2 << 20)),
+            write(3, "small.txt", "fine"),
+        ];
+        let mut args = vec!["--max-message", "1048576"];
+        if sandbox {
+            args.push("--sandbox");
+        }
+        let answers = mcp_serve_exchange(dir.path(), &args, &messages);
+        let refused = answers.iter().find(|a| a["id"] == 2).unwrap_or_else(|| {
+            panic!("no answer to the oversized request (sandbox: {sandbox}): {answers:?}")
+        });
+        assert_eq!(refused["error"]["code"], -32600, "{refused}");
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.contains("limit of 1048576 bytes"), "{message}");
+        let next = answers
+            .iter()
+            .find(|a| a["id"] == 3)
+            .expect("the next request is served");
+        assert_eq!(next["result"]["isError"], false, "{next}");
+        assert!(
+            !dir.path().join("big.txt").exists(),
+            "nothing of the refused write is left"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("small.txt")).unwrap(),
+            "fine"
+        );
+        std::fs::remove_file(dir.path().join("small.txt")).unwrap();
+    }
+}
+
 /// The example `text` component, built from guest/examples/text with the host.
 fn text_component() -> PathBuf {
     PathBuf::from(pluto_sandbox::guests::EXAMPLE_TEXT_PATH)

@@ -124,6 +124,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub agent: String,
 
+    /// The largest JSON-RPC message accepted, in bytes; a larger request is answered with a
+    /// JSON-RPC error naming this limit, and serving goes on.
+    #[arg(long, value_name = "BYTES", default_value_t = pluto_mcp::frame::DEFAULT_MAX_MESSAGE, env = "PLUTO_MCP_MAX_MESSAGE")]
+    pub max_message: usize,
+
     #[command(flatten)]
     pub common: crate::compose::AgentArgs,
 }
@@ -153,7 +158,9 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let workspace = prepared.workspace.clone();
     let tools: std::sync::Arc<dyn pluto_core::ToolExecutor> = std::sync::Arc::new(prepared.tools);
     let server = pluto_mcp::server::ToolServer::new(&name, tools, workspace);
-    let running = match server.serve(rmcp::transport::stdio()).await {
+    let stdio =
+        pluto_mcp::frame::bounded(tokio::io::stdin(), tokio::io::stdout(), args.max_message);
+    let running = match server.serve((stdio.read, stdio.write)).await {
         Ok(running) => running,
         // The client went away before the handshake: nothing to serve, not a failure.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
@@ -162,5 +169,6 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Err(e) => anyhow::bail!("starting the MCP session: {e}"),
     };
     let _ = running.waiting().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stdio.flushed).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@
 //!
 //! [`server`] is the other direction: an agent's tools served to MCP clients.
 
+pub mod frame;
 pub mod server;
 
 use std::collections::BTreeMap;
