@@ -46,6 +46,14 @@ if ! cmp -s tests/requirements-ap.txt "$ap_venv/.pluto-requirements" 2>/dev/null
   "$ap_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-ap.txt
   cp tests/requirements-ap.txt "$ap_venv/.pluto-requirements"
 fi
+# schemathesis, which checks pluto serve against its OpenAPI document: an environment of its own.
+st_venv="${venv}-st"
+if ! cmp -s tests/requirements-schemathesis.txt "$st_venv/.pluto-requirements" 2>/dev/null; then
+  echo "installing schemathesis (tests/requirements-schemathesis.txt) into $st_venv" >&2
+  python3 -m venv "$st_venv"
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-schemathesis.txt
+  cp tests/requirements-schemathesis.txt "$st_venv/.pluto-requirements"
+fi
 # The official MCP servers the MCP tests run, from npm, into tests/mcp (not globally).
 if ! command -v npm >/dev/null; then
   echo "error: npm not found: the MCP tests need Node.js and npm (https://nodejs.org)" >&2
@@ -57,6 +65,6 @@ if ! cmp -s tests/mcp/package-lock.json tests/mcp/node_modules/.pluto-lock 2>/de
   cp tests/mcp/package-lock.json tests/mcp/node_modules/.pluto-lock
 fi
 export PLUTO_MOTO_SERVER="$venv/bin/moto_server" PLUTO_TEST_PYTHON="$venv/bin/python" \
-  PLUTO_TEST_AP_PYTHON="$ap_venv/bin/python"
+  PLUTO_TEST_AP_PYTHON="$ap_venv/bin/python" PLUTO_TEST_SCHEMATHESIS="$st_venv/bin/schemathesis"
 
 cargo test --workspace --locked "$@"

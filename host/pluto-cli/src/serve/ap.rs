@@ -118,15 +118,17 @@ async fn task_of(
 pub struct PageQuery {
     /// The page, from 1.
     #[serde(default)]
-    pub current_page: Option<usize>,
+    #[param(minimum = 1, maximum = 4294967295_u64)]
+    pub current_page: Option<u32>,
     /// Items per page (default 10, at most 100).
     #[serde(default)]
-    pub page_size: Option<usize>,
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<u32>,
 }
 
 fn paginate(items: Vec<Value>, q: &PageQuery) -> (Vec<Value>, Value) {
-    let size = q.page_size.unwrap_or(10).clamp(1, 100);
-    let page = q.current_page.unwrap_or(1).max(1);
+    let size = q.page_size.unwrap_or(10).clamp(1, 100) as usize;
+    let page = q.current_page.unwrap_or(1).max(1) as usize;
     let total = items.len();
     let pages = total.div_ceil(size);
     let items: Vec<Value> = items
@@ -387,10 +389,21 @@ pub async fn get_step(
         .ok_or_else(|| not_found(format!("step {id}")))
 }
 
+/// The parts of an artifact upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ArtifactUpload {
+    /// The file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Where the file belongs in the task's folder.
+    relative_path: Option<String>,
+}
+
 /// Uploads an artifact (multipart: `file`, optional `relative_path`), streamed to the store.
 #[utoipa::path(post, path = "/agents/{agent}/ap/v1/agent/tasks/{task_id}/artifacts", tag = "agent-protocol",
     params(("agent" = String, Path, description = "The agent"), ("task_id" = String, Path, description = "The task")),
-    request_body(content_type = "multipart/form-data", description = "`file` and an optional `relative_path`"),
+    request_body(content_type = "multipart/form-data", description = "`file` and an optional `relative_path`", content = ArtifactUpload),
     responses((status = 200, description = "The artifact"), (status = 404, description = "No such task"),
               (status = 422, description = "No file, or a bad file name")),
     security(("bearer" = [])))]

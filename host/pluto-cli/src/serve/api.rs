@@ -144,3 +144,48 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> ApiResult<axum::
         )
     })
 }
+
+/// Gives every error the one JSON shape: an error answered as plain text — what axum's
+/// extractors say of a malformed query, path or header — becomes
+/// `{"error": {"code": "invalid", "message": …}}` with the same status.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let agent_protocol = super::document::is_agent_protocol(req.uri().path());
+    let response = next.run(req).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() && plain) {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    if agent_protocol {
+        // The Agent Protocol's own error shape.
+        return (status, Json(json!({ "message": text }))).into_response();
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ => "invalid",
+    };
+    ApiError::new(status, code, text).into_response()
+}
+
+/// Reads a JSON object for a free-form `metadata` field (left out, it is null); anything else
+/// is refused.
+pub fn object_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Value, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom("expected a JSON object"))
+    }
+}

@@ -17,9 +17,17 @@ fn session_id(raw: &str) -> ApiResult<SessionId> {
     SessionId::new(raw).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
+/// The agents the caller can run, as `{"agents": [...]}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AgentList {
+    /// Each agent the caller can run.
+    agents: Vec<AgentInfo>,
+}
+
 /// The agents the caller can run.
 #[utoipa::path(get, path = "/v1/agents", tag = "agents",
-    responses((status = 200, description = "`{\"agents\": [...]}`", body = Vec<AgentInfo>)),
+    responses((status = 200, description = "The agents", body = AgentList)),
     security(("bearer" = [])))]
 pub async fn list_agents(
     State(app): State<Shared>,
@@ -32,7 +40,7 @@ pub async fn list_agents(
 /// One agent.
 #[utoipa::path(get, path = "/v1/agents/{agent}", tag = "agents",
     params(("agent" = String, Path, description = "The agent's name")),
-    responses((status = 200, description = "The agent", body = AgentInfo),
+    responses((status = 200, description = "The agent", body = AgentDetail),
               (status = 404, description = "No such agent", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get_agent(
@@ -43,6 +51,7 @@ pub async fn get_agent(
     let prepared = app.agents.get(&caller.tenant, &agent).await?;
     let m = &prepared.agent.manifest;
     let tools: Vec<&str> = prepared.tools_names();
+    // The fields of `AgentDetail`.
     Ok(Json(json!({
         "name": m.name.as_str(),
         "description": m.description.to_string(),
@@ -54,12 +63,32 @@ pub async fn get_agent(
     })))
 }
 
+/// One agent in detail.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AgentDetail {
+    /// Its name.
+    name: String,
+    /// What it does.
+    description: String,
+    /// Its version.
+    version: String,
+    /// The provider and model.
+    model: String,
+    /// The tools the model is offered.
+    tools: Vec<String>,
+    /// Whether it keeps memory.
+    memory: bool,
+    /// Whether its tools run in the sandbox.
+    sandboxed: bool,
+}
+
 /// A new session's fields.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSessionBody {
-    /// Free-form data kept with the session.
-    #[serde(default)]
+    /// Free-form data kept with the session (an object).
+    #[serde(default, deserialize_with = "super::api::object_or_null")]
     #[schema(value_type = Object)]
     pub metadata: Value,
 }
@@ -115,6 +144,7 @@ pub async fn list_sessions(
     Path(agent): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
+    app.agents.get(&caller.tenant, &agent).await?;
     let page = Page {
         limit: q.limit,
         cursor: q.cursor,
@@ -321,9 +351,11 @@ pub struct MemoryQuery {
     pub agent: Option<String>,
     /// Or an explicit scope: `user:ID`, `agent:NAME`, `session:ID`.
     #[serde(default)]
+    #[param(pattern = r"^(user|agent|session):[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
     pub scope: Option<String>,
     /// The session, for session-scoped memory.
     #[serde(default)]
+    #[param(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
     pub session: Option<String>,
     /// Words to search for; without it, the newest entries.
     #[serde(default)]
@@ -342,6 +374,9 @@ impl super::App {
         scope: Option<&str>,
         session: Option<&str>,
     ) -> ApiResult<Scope> {
+        if let Some(session) = session {
+            session_id(session)?;
+        }
         match (scope, agent) {
             (Some(scope), _) => {
                 Scope::try_from(scope.to_owned()).map_err(|e| ApiError::invalid(e.to_string()))
@@ -403,16 +438,19 @@ pub struct NewMemory {
     /// The agent whose memory scope applies.
     #[serde(default)]
     pub agent: Option<String>,
-    /// Or an explicit scope.
+    /// Or an explicit scope: `user:ID`, `agent:NAME`, `session:ID`.
     #[serde(default)]
+    #[schema(pattern = r"^(user|agent|session):[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
     pub scope: Option<String>,
     /// The session, for session-scoped memory.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
     pub session: Option<String>,
     /// The text.
+    #[schema(min_length = 1)]
     pub text: String,
-    /// Free-form data.
-    #[serde(default)]
+    /// Free-form data (an object).
+    #[serde(default, deserialize_with = "super::api::object_or_null")]
     #[schema(value_type = Object)]
     pub metadata: Value,
 }
@@ -420,6 +458,7 @@ pub struct NewMemory {
 /// Adds a memory entry.
 #[utoipa::path(post, path = "/v1/memory", tag = "memory", request_body = NewMemory,
     responses((status = 201, description = "The entry"),
+              (status = 404, description = "No such agent", body = ErrorBody),
               (status = 400, description = "Bad input", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn add_memory(

@@ -11,6 +11,8 @@ pub mod ap;
 pub mod api;
 pub mod auth;
 pub mod data;
+pub mod document;
+pub mod listen;
 pub mod mcp;
 pub mod metrics;
 pub mod runs;
@@ -71,6 +73,40 @@ pub struct Args {
     )]
     pub admin_key: Option<String>,
 
+    /// The key `/metrics` asks for when authentication is on (the admin key works too); with
+    /// neither sent, `/metrics` answers 401.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "PLUTO_METRICS_KEY",
+        hide_env_values = true
+    )]
+    pub metrics_key: Option<String>,
+
+    /// Label metrics with agent and tool names. They may name tenants' own agents and tools, so
+    /// with authentication on they are left out (`agent="*"`, `tool="*"`) unless this is set.
+    #[arg(long, env = "PLUTO_METRICS_LABELS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_labels: bool,
+
+    /// The most client connections served at once. Beyond it new connections get a short
+    /// `503` (health checks still answer), counted in `pluto_connections_refused_total`.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4096,
+        env = "PLUTO_MAX_CONNECTIONS"
+    )]
+    pub max_connections: usize,
+
+    /// How long a client may take to send a request's headers before it is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration, env = "PLUTO_HEADER_TIMEOUT")]
+    pub header_timeout: Duration,
+
+    /// How long a kept-alive connection may sit idle between requests before it is closed
+    /// (SSE and WebSocket streams send keep-alives and are not idle).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, env = "PLUTO_IDLE_TIMEOUT")]
+    pub idle_timeout: Duration,
+
     /// Serve a non-loopback address without authentication.
     #[arg(long, env = "PLUTO_INSECURE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure_no_auth: bool,
@@ -119,6 +155,8 @@ pub struct App {
     agents: agents::Agents,
     runs: runs::Registry,
     metrics: Arc<metrics::Metrics>,
+    /// Who created each MCP session on `/mcp/{agent}`.
+    mcp_sessions: mcp::SessionOwners,
     auth: auth::Auth,
     limits: Limits,
     default_agent: Option<String>,
@@ -153,7 +191,9 @@ pub async fn app(args: &Args) -> anyhow::Result<Shared> {
     let services = args.common.state.open().await?;
     let auth = auth::Auth {
         admin_hash: args.admin_key.as_deref().map(key_hash),
+        metrics_hash: args.metrics_key.as_deref().map(key_hash),
     };
+    let labels = args.metrics_labels || auth.trusted();
     let common = Arc::new(clone_args(&args.common));
     Ok(Arc::new(App {
         agents: agents::Agents::new(
@@ -166,7 +206,8 @@ pub async fn app(args: &Args) -> anyhow::Result<Shared> {
         args: common,
         services,
         runs: runs::Registry::default(),
-        metrics: metrics::Metrics::new(),
+        metrics: metrics::Metrics::new(labels),
+        mcp_sessions: mcp::SessionOwners::default(),
         auth,
         limits: Limits {
             runs_per_tenant: args.max_runs.max(1),
@@ -201,6 +242,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.bind
         );
     }
+    let open_files = listen::raise_open_files();
     let app = app(&args).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -237,14 +279,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    // Events are small writes: send them at once rather than wait for delayed ACKs.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(on_signal)
-        .await
-        .context("serving")?;
+    let limits = listen::ConnLimits {
+        max: listen::fit_cap(args.max_connections.max(1), open_files),
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+    };
+    let metrics = app.metrics.clone();
+    listen::serve(
+        listener,
+        router(app.clone()),
+        health_router(app),
+        limits,
+        metrics,
+        on_signal,
+    )
+    .await;
     eprintln!("pluto serve: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -292,11 +341,12 @@ impl utoipa::Modify for Security {
             || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         components.add_security_scheme("bearer", bearer());
         components.add_security_scheme("admin", bearer());
+        components.add_security_scheme("metrics", bearer());
     }
 }
 
 /// The routes and their OpenAPI document, built together so that neither lacks the other.
-pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
+pub fn routes(app: Shared) -> (Router<Shared>, serde_json::Value) {
     let v1 = OpenApiRouter::new()
         .routes(routes!(data::list_agents))
         .routes(routes!(data::get_agent))
@@ -367,7 +417,11 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
     let ops = OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics_text))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(metrics_text))
+                .layer(from_fn_with_state(app.clone(), auth::metrics)),
+        )
         .routes(routes!(openapi_json))
         .routes(routes!(docs));
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -375,42 +429,7 @@ pub fn routes(app: Shared) -> (Router<Shared>, utoipa::openapi::OpenApi) {
         .merge(admin)
         .merge(ops)
         .split_for_parts();
-    (router, with_default_agent_paths(doc))
-}
-
-/// Documents the default agent's Agent Protocol routes: each `/agents/{agent}/ap/v1/…` operation
-/// again under `/ap/v1/…` and `/api/v1/…`, without the `agent` parameter.
-fn with_default_agent_paths(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let Ok(mut value) = serde_json::to_value(&doc) else {
-        return doc;
-    };
-    let paths = value["paths"].as_object().cloned().unwrap_or_default();
-    for (path, item) in paths {
-        let Some(rest) = path.strip_prefix("/agents/{agent}/ap/v1") else {
-            continue;
-        };
-        let mut item = item.clone();
-        if let Some(operations) = item.as_object_mut() {
-            for operation in operations.values_mut() {
-                if let Some(params) = operation["parameters"].as_array_mut() {
-                    params.retain(|p| p["name"] != "agent");
-                }
-            }
-        }
-        for prefix in ap::DEFAULT_PREFIXES {
-            value["paths"][format!("{prefix}{rest}")] = item.clone();
-        }
-    }
-    // The MCP endpoint is rmcp's tower service, not a handler of ours: described here.
-    value["paths"]["/mcp/{agent}"] = serde_json::json!({"post": {
-        "tags": ["mcp"],
-        "summary": "MCP (streamable HTTP): the agent's tools for the caller's tenant",
-        "description": "JSON-RPC messages of the Model Context Protocol (initialize, tools/list, tools/call); GET and DELETE with an Mcp-Session-Id as the transport defines.",
-        "parameters": [{"name": "agent", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "A JSON-RPC response, or an SSE stream of them"}},
-        "security": [{"bearer": []}]
-    }});
-    serde_json::from_value(value).unwrap_or(doc)
+    (router, document::finish(&doc))
 }
 
 /// The whole application as an axum router.
@@ -436,12 +455,35 @@ pub fn router(app: Shared) -> Router {
     );
     let mcp = Router::new()
         .route_service("/mcp/{agent}", mcp)
+        .layer(from_fn_with_state(app.clone(), mcp::bind_sessions))
         .layer(from_fn_with_state(app.clone(), auth::tenant));
     routes
         .merge(mcp)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route") })
         .layer(axum::Extension(doc))
+        .layer(axum::middleware::from_fn(api::json_errors))
         .layer(from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+/// What a connection beyond the cap is served: the health checks, and `503` for the rest.
+pub fn health_router(app: Shared) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .fallback(|| async {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "the server is at its connection limit; try again shortly",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            response
+        })
         .with_state(app)
 }
 
@@ -499,7 +541,8 @@ async fn readyz(State(app): State<Shared>) -> api::ApiResult<Json<serde_json::Va
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
+               content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics_text(State(app): State<Shared>) -> Response {
     app.metrics
         .agent_cache
@@ -518,8 +561,8 @@ async fn metrics_text(State(app): State<Shared>) -> Response {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document")))]
 async fn openapi_json(
-    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
+    axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>,
+) -> Json<serde_json::Value> {
     Json((*doc).clone())
 }
 

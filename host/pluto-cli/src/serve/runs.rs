@@ -103,9 +103,11 @@ impl Registry {
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// What the user says.
+    #[schema(min_length = 1)]
     pub input: String,
     /// Continue this session (default: a new one).
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
     pub session_id: Option<String>,
     /// Values for the instructions' `{{vars.NAME}}`.
     #[serde(default)]
