@@ -52,7 +52,7 @@ impl Guest for Probe {
             "read" => outcome(std::fs::read_to_string(&path)),
             "write" => outcome(std::fs::write(&path, s(&args, "content"))),
             "truncate" => outcome(std::fs::OpenOptions::new().write(true).truncate(true).open(&path).map(|_| ())),
-            "set_len" => outcome(std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(0))),
+            "set_len" => outcome(std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(args["len"].as_u64().unwrap_or(0)))),
             "set_times" => outcome(std::fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::UNIX_EPOCH))),
             "remove" => outcome(std::fs::remove_file(&path)),
             "mkdir" => outcome(std::fs::create_dir(&path)),

@@ -258,6 +258,22 @@ pub struct SandboxLimits {
     pub timeout: Duration,
     /// The most output one call may return (default 1MiB).
     pub output: ByteSize,
+    /// What the writable folders may hold in all (default: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskLimit>,
+}
+
+/// A disk quota over a policy's writable folders: bytes of file contents, and entries (files,
+/// folders, links). Either may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskLimit {
+    /// The most bytes of file contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<ByteSize>,
+    /// The most entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 impl Default for SandboxLimits {
@@ -266,6 +282,7 @@ impl Default for SandboxLimits {
             memory: ByteSize(128 << 20),
             timeout: Duration::from_secs(10),
             output: ByteSize(1 << 20),
+            disk: None,
         }
     }
 }

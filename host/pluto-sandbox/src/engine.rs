@@ -254,7 +254,7 @@ impl Sandbox {
         let (stdout, stderr) = (MemoryOutputPipe::new(output), MemoryOutputPipe::new(output));
         let mut wasi = crate::wasi::context(policy, workspace, env)?;
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        let mut store = self.store_with(policy, wasi.build());
+        let mut store = self.store_with(policy, workspace, wasi.build());
         let ticks = policy.limits.timeout.0.as_millis() / TICK.as_millis() + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
@@ -263,7 +263,12 @@ impl Sandbox {
 
     /// A store with WASI context `wasi` and the limits of `policy` (memory, host-call fuel,
     /// resources); the caller sets how the epoch deadline acts.
-    pub(crate) fn store_with(&self, policy: &Policy, wasi: wasmtime_wasi::WasiCtx) -> Store<Host> {
+    pub(crate) fn store_with(
+        &self,
+        policy: &Policy,
+        workspace: &Path,
+        wasi: wasmtime_wasi::WasiCtx,
+    ) -> Store<Host> {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let memory =
@@ -280,6 +285,7 @@ impl Sandbox {
                 table,
                 memory,
                 allow_hard_links: policy.allow_hard_links,
+                disk: crate::quota::DiskBudget::for_call(policy, workspace),
             },
         );
         store.limiter(|host| &mut host.memory);
@@ -371,6 +377,13 @@ impl Sandbox {
             }
             content.truncate(end);
             content.push_str(&format!("\n[output truncated at {}]", limits.output));
+        }
+        // The guest sees a refused write as an I/O error; say which limit it was.
+        if let Some(budget) = store.data().disk.as_ref().filter(|b| b.refused()) {
+            content.push_str(&format!(
+                "\n[the sandbox policy's disk quota ({}) is reached: writes past it were refused]",
+                budget.describe()
+            ));
         }
         let mut details: serde_json::Value = serde_json::from_str(&result.details)
             .unwrap_or(serde_json::Value::String(result.details));

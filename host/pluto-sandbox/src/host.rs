@@ -17,6 +17,8 @@ pub(crate) struct Host {
     pub memory: MemoryLimiter,
     /// Whether the policy lets files with several hard links be opened (`confine.rs`).
     pub allow_hard_links: bool,
+    /// What the call may still add to its writable folders, under a disk quota (`quota.rs`).
+    pub disk: Option<std::sync::Arc<crate::quota::DiskBudget>>,
 }
 
 impl WasiView for Host {

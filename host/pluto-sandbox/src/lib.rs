@@ -29,6 +29,7 @@ mod host;
 pub mod limits;
 mod net;
 mod program;
+mod quota;
 pub mod wasi;
 
 pub use engine::{Component, Sandbox, SandboxConfig, SandboxError, ungranted};

@@ -132,7 +132,7 @@ impl Sandbox {
         wasi.stdin(AsyncStdinStream::new(guest_stdin))
             .stdout(AsyncStdoutStream::new(PIPE, guest_stdout))
             .stderr(stderr.clone());
-        let mut store = self.store_with(policy, wasi.build());
+        let mut store = self.store_with(policy, workspace, wasi.build());
         // A server waits for requests as long as it is used: no wall-clock deadline, but a
         // yield every tick, so that the runtime stays responsive and dropping stops it.
         store.set_epoch_deadline(1);
