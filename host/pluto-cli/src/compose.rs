@@ -598,7 +598,9 @@ async fn toolbox(
     for spec in &agent.manifest.tools {
         match (spec, &policy) {
             (ToolSpec::Builtin(set), None) => {
-                for tool in pluto_tools::builtin(*set, http.reqwest()) {
+                // A quota the agent's policy sets is kept by the native files tools too.
+                let disk = agent.policy(policies).and_then(|p| p.limits.disk);
+                for tool in pluto_tools::builtin(*set, http.reqwest(), disk) {
                     tools.add(tool)?;
                 }
             }

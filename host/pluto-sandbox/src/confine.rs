@@ -61,8 +61,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                     path,
                     open_flags,
                     flags,
-                    allow_links,
-                    disk.as_deref(),
+                    Rules {
+                        allow_links,
+                        disk: disk.as_deref(),
+                    },
                 )
                 .await;
                 Ok((fs_result(result)?,))
@@ -325,6 +327,15 @@ fn close<V: HostDescriptor>(view: &mut V, fd: Resource<Descriptor>) -> FsResult<
     HostDescriptor::drop(view, fd).map_err(wasmtime_wasi::p2::FsError::trap)
 }
 
+/// What an open is checked against.
+#[derive(Clone, Copy)]
+struct Rules<'a> {
+    /// Whether files with several hard links may be opened.
+    allow_links: bool,
+    /// The call's disk budget, under a quota.
+    disk: Option<&'a DiskBudget>,
+}
+
 /// `open-at`, refusing a regular file with more than one link unless `allow_links`, and a
 /// new file past the disk quota.
 async fn open_at<V: HostDescriptor>(
@@ -334,9 +345,9 @@ async fn open_at<V: HostDescriptor>(
     path: String,
     open_flags: OpenFlags,
     flags: DescriptorFlags,
-    allow_links: bool,
-    disk: Option<&DiskBudget>,
+    rules: Rules<'_>,
 ) -> FsResult<Resource<Descriptor>> {
+    let Rules { allow_links, disk } = rules;
     if allow_links && disk.is_none() {
         return view.open_at(dir, path_flags, path, open_flags, flags).await;
     }

@@ -112,7 +112,7 @@ fn main() {
         let http = reqwest::Client::new();
         let mut native = Toolbox::new();
         for set in [Builtin::Files, Builtin::Shell] {
-            for tool in builtin(set, &http) {
+            for tool in builtin(set, &http, None) {
                 native.add(tool).unwrap();
             }
         }

@@ -10,20 +10,21 @@ use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata};
 use pluto_core::{ToolContext, ToolDef, ToolResult};
 use pluto_files::{Definition, Entry, Fs, Meta, Outcome};
+use pluto_paf::policy::DiskLimit;
 use serde_json::Value;
 
 use crate::toolbox::Tool;
 
-/// All six tools of the set.
-pub fn all() -> Vec<Arc<dyn Tool>> {
+/// All six tools of the set, keeping `disk` when it is given.
+pub fn all(disk: Option<DiskLimit>) -> Vec<Arc<dyn Tool>> {
     pluto_files::definitions()
         .into_iter()
-        .map(|def| Arc::new(FileTool(def)) as Arc<dyn Tool>)
+        .map(|def| Arc::new(FileTool(def, disk)) as Arc<dyn Tool>)
         .collect()
 }
 
-/// One of the `files` tools, run natively.
-struct FileTool(Definition);
+/// One of the `files` tools, run natively, and the quota its writes keep.
+struct FileTool(Definition, Option<DiskLimit>);
 
 /// The tool definition the model is offered for a shared `files` tool.
 pub fn tool_def(def: &Definition) -> ToolDef {
@@ -50,10 +51,13 @@ impl Tool for FileTool {
     }
 
     async fn call(&self, args: Value, ctx: &ToolContext) -> ToolResult {
-        let (root, name) = (ctx.workspace.clone(), self.0.name);
+        let (root, name, disk) = (ctx.workspace.clone(), self.0.name, self.1);
         // File work blocks; it runs off the async threads.
         let outcome = tokio::task::spawn_blocking(move || match CapStdFs::open(&root) {
-            Ok(fs) => pluto_files::call(&fs, name, &args),
+            Ok(mut fs) => {
+                fs.disk = disk;
+                pluto_files::call(&fs, name, &args)
+            }
             Err(e) => Outcome::error(e),
         })
         .await
@@ -70,6 +74,8 @@ impl Tool for FileTool {
 pub struct CapStdFs {
     root: PathBuf,
     dir: Dir,
+    /// A quota the writes keep (a policy's `limits.disk`).
+    pub disk: Option<DiskLimit>,
 }
 
 impl CapStdFs {
@@ -78,7 +84,58 @@ impl CapStdFs {
         let dir = Dir::open_ambient_dir(root, ambient_authority())
             .map_err(|e| format!("cannot open the workspace {}: {e}", root.display()))?;
         let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        Ok(CapStdFs { root, dir })
+        Ok(CapStdFs {
+            root,
+            dir,
+            disk: None,
+        })
+    }
+}
+
+impl CapStdFs {
+    /// Refuses a write of `len` bytes to `rel` that would take the workspace past `disk`
+    /// (measured now: one walk of the workspace, for quota'd writes only). The old contents of
+    /// `rel` are given back; a new file takes an entry.
+    fn keep_quota(&self, disk: DiskLimit, rel: &Path, len: u64) -> io::Result<()> {
+        let (mut bytes, mut files) = (0u64, 0u64);
+        let mut pending = vec![self.dir.try_clone()?];
+        while let Some(dir) = pending.pop() {
+            for entry in dir.entries()?.filter_map(Result::ok) {
+                files += 1;
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if let Ok(sub) = entry.open_dir() {
+                        pending.push(sub);
+                    }
+                } else if kind.is_file() {
+                    bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                }
+            }
+        }
+        let old = self.dir.symlink_metadata(rel).ok();
+        let after = bytes
+            - old
+                .as_ref()
+                .map_or(0, |m| if m.is_file() { m.len() } else { 0 })
+            + len;
+        let entries = files + u64::from(old.is_none());
+        let over_bytes = disk.bytes.is_some_and(|b| after > b.0);
+        let over_files = disk.files.is_some_and(|f| entries > f);
+        if over_bytes || over_files {
+            let quota = match (disk.bytes, disk.files) {
+                (Some(b), Some(f)) => format!("{b} and {f} files"),
+                (Some(b), None) => b.to_string(),
+                (None, Some(f)) => format!("{f} files"),
+                (None, None) => String::new(),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the policy's disk quota ({quota}) would be exceeded: nothing was written"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -105,6 +162,9 @@ impl Fs for CapStdFs {
     }
 
     fn write_atomic(&self, rel: &Path, bytes: &[u8]) -> io::Result<()> {
+        if let Some(disk) = self.disk {
+            self.keep_quota(disk, rel, bytes.len() as u64)?;
+        }
         if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
             self.dir.create_dir_all(parent)?;
         }

@@ -30,10 +30,15 @@ use std::sync::Arc;
 
 use pluto_paf::tool::Builtin;
 
-/// The native tools of a built-in tool set.
-pub fn builtin(set: Builtin, http: &reqwest::Client) -> Vec<Arc<dyn Tool>> {
+/// The native tools of a built-in tool set; `disk` is the agent's policy's quota, which the
+/// native `files` tools keep too (the native shell cannot be held to one).
+pub fn builtin(
+    set: Builtin,
+    http: &reqwest::Client,
+    disk: Option<pluto_paf::policy::DiskLimit>,
+) -> Vec<Arc<dyn Tool>> {
     match set {
-        Builtin::Files => files::all(),
+        Builtin::Files => files::all(disk),
         Builtin::Shell => vec![Arc::new(shell::Shell)],
         Builtin::HttpFetch => vec![Arc::new(http_fetch::HttpFetch::new(http.clone()))],
     }

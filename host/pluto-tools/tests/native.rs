@@ -28,7 +28,7 @@ fn toolbox() -> Toolbox {
     let client = reqwest::Client::new();
     let mut tb = Toolbox::new();
     for set in [Builtin::Files, Builtin::Shell, Builtin::HttpFetch] {
-        for tool in builtin(set, &client) {
+        for tool in builtin(set, &client, None) {
             tb.add(tool).unwrap();
         }
     }
@@ -457,4 +457,69 @@ mod sandboxed_http_fetch {
             0
         );
     }
+}
+
+#[tokio::test]
+async fn native_file_writes_keep_the_policys_disk_quota() {
+    use pluto_paf::policy::DiskLimit;
+    use pluto_paf::scalar::{ByteSize, Scalar};
+    let client = reqwest::Client::new();
+    let mut tb = Toolbox::new();
+    let disk = DiskLimit {
+        bytes: Some(ByteSize::parse("1MiB").unwrap()),
+        files: Some(3),
+    };
+    for tool in builtin(Builtin::Files, &client, Some(disk)) {
+        tb.add(tool).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = ctx(dir.path());
+    let chunk = "x".repeat(600 << 10);
+    let first = call(
+        &tb,
+        &c,
+        "write_file",
+        json!({"path": "a.txt", "content": chunk}),
+    )
+    .await;
+    assert!(!first.is_error, "{}", first.content);
+    // Rewriting a file gives its old contents back: still within the quota.
+    let again = call(
+        &tb,
+        &c,
+        "write_file",
+        json!({"path": "a.txt", "content": chunk}),
+    )
+    .await;
+    assert!(!again.is_error, "{}", again.content);
+    let second = call(
+        &tb,
+        &c,
+        "write_file",
+        json!({"path": "b.txt", "content": chunk}),
+    )
+    .await;
+    assert!(second.is_error, "{}", second.content);
+    assert!(
+        second.content.contains("disk quota (1MiB and 3 files)"),
+        "{}",
+        second.content
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["a.txt"], "nothing half-written, no temporary file");
+    for name in ["c.txt", "d.txt"] {
+        let r = call(&tb, &c, "write_file", json!({"path": name, "content": "x"})).await;
+        assert!(!r.is_error, "{}", r.content);
+    }
+    let fourth = call(
+        &tb,
+        &c,
+        "write_file",
+        json!({"path": "e.txt", "content": "x"}),
+    )
+    .await;
+    assert!(fourth.is_error, "the entry quota: {}", fourth.content);
 }
