@@ -98,6 +98,24 @@ fn no_space(budget: &DiskBudget) -> wasmtime_wasi::p2::FsError {
     ErrorCode::InsufficientSpace.into()
 }
 
+/// Runs `op`, which creates one entry (a folder, a link), if the quota has room for it; the
+/// entry is given back when `op` fails. `op` does nothing until it is awaited.
+async fn with_entry(
+    disk: Option<&DiskBudget>,
+    op: impl Future<Output = FsResult<()>>,
+) -> FsResult<()> {
+    if let Some(budget) = disk
+        && !budget.take_file()
+    {
+        return Err(no_space(budget));
+    }
+    let done = op.await;
+    if let (Err(_), Some(budget)) = (&done, disk) {
+        budget.give(0, 1);
+    }
+    done
+}
+
 /// A borrowed handle to `fd`, for a call that must not consume it.
 fn borrow(fd: &Resource<Descriptor>) -> Resource<Descriptor> {
     Resource::new_borrow(fd.rep())
@@ -173,19 +191,7 @@ fn add_quota(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 let host = store.data_mut();
                 let disk = host.disk.clone();
                 let mut view = host.filesystem();
-                let result = async {
-                    if let Some(budget) = &disk
-                        && !budget.take_file()
-                    {
-                        return Err(no_space(budget));
-                    }
-                    let done = view.create_directory_at(fd, path).await;
-                    if let (Err(_), Some(budget)) = (&done, &disk) {
-                        budget.give(0, 1);
-                    }
-                    done
-                }
-                .await;
+                let result = with_entry(disk.as_deref(), view.create_directory_at(fd, path)).await;
                 Ok((fs_result(result)?,))
             })
         },
@@ -197,19 +203,7 @@ fn add_quota(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
                 let host = store.data_mut();
                 let disk = host.disk.clone();
                 let mut view = host.filesystem();
-                let result = async {
-                    if let Some(budget) = &disk
-                        && !budget.take_file()
-                    {
-                        return Err(no_space(budget));
-                    }
-                    let done = view.symlink_at(fd, target, path).await;
-                    if let (Err(_), Some(budget)) = (&done, &disk) {
-                        budget.give(0, 1);
-                    }
-                    done
-                }
-                .await;
+                let result = with_entry(disk.as_deref(), view.symlink_at(fd, target, path)).await;
                 Ok((fs_result(result)?,))
             })
         },
