@@ -440,23 +440,35 @@ async fn the_official_mcp_python_sdk_uses_pluto_mcp_serve_native_and_sandboxed()
     );
 }
 
-#[test]
-fn mcp_serve_exits_cleanly_when_stdin_closes() {
+/// A folder with agent `files.md`, which has the `files` tools.
+fn files_agent() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("files.md"),
         "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+    dir
+}
+
+/// `pluto mcp serve --agent files.md ARGS` in `dir`, with piped stdio.
+fn mcp_serve(dir: &std::path::Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pluto"))
         .args(["mcp", "serve", "--agent", "files.md"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env_remove("PLUTO_STATE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn mcp_serve_exits_cleanly_when_stdin_closes() {
+    let dir = files_agent();
+    let mut child = mcp_serve(dir.path(), &[]);
     drop(child.stdin.take());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let status = loop {
@@ -478,16 +490,7 @@ fn mcp_serve_exits_cleanly_when_stdin_closes() {
 /// line), closes stdin and returns every answer it printed.
 fn mcp_serve_exchange(dir: &std::path::Path, args: &[&str], messages: &[String]) -> Vec<Value> {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
-        .args(["mcp", "serve", "--agent", "files.md"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PLUTO_STATE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = mcp_serve(dir, args);
     let mut stdin = child.stdin.take().unwrap();
     for m in messages {
         stdin.write_all(m.as_bytes()).unwrap();
@@ -506,12 +509,7 @@ fn mcp_serve_exchange(dir: &std::path::Path, args: &[&str], messages: &[String])
 
 #[test]
 fn an_oversized_mcp_message_gets_an_error_naming_the_limit_and_serving_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("files.md"),
-        "---\npaf: 1\nname: files\ndescription: Works on files\nmodel: { provider: openrouter, name: m }\ntools:\n  - builtin: files\n---\nWork.\n",
-    )
-    .unwrap();
+    let dir = files_agent();
     let write = |id: u64, path: &str, content: &str| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "write_file", "arguments": {"path": path, "content": content}}})

@@ -31,29 +31,22 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   (service redis-server start || redis-server --daemonize yes) >/dev/null 2>&1 || true
 fi
 venv="${PLUTO_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pluto-test-venv}"
-stamp="$venv/.pluto-requirements"
-if ! cmp -s tests/requirements.txt "$stamp" 2>/dev/null; then
-  echo "installing the tests' Python programs (tests/requirements.txt) into $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
-  cp tests/requirements.txt "$stamp"
-fi
+# Installs requirements file $2 into virtual environment $1, unless it already holds exactly that.
+python_env() {
+  if ! cmp -s "$2" "$1/.pluto-requirements" 2>/dev/null; then
+    echo "installing the tests' Python programs ($2) into $1" >&2
+    python3 -m venv "$1"
+    "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
+    cp "$2" "$1/.pluto-requirements"
+  fi
+}
+python_env "$venv" tests/requirements.txt
 # The Agent Protocol client pins pydantic 1, which a2a-sdk does not allow: its own environment.
 ap_venv="${venv}-ap"
-if ! cmp -s tests/requirements-ap.txt "$ap_venv/.pluto-requirements" 2>/dev/null; then
-  echo "installing the Agent Protocol client (tests/requirements-ap.txt) into $ap_venv" >&2
-  python3 -m venv "$ap_venv"
-  "$ap_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-ap.txt
-  cp tests/requirements-ap.txt "$ap_venv/.pluto-requirements"
-fi
+python_env "$ap_venv" tests/requirements-ap.txt
 # schemathesis, which checks pluto serve against its OpenAPI document: an environment of its own.
 st_venv="${venv}-st"
-if ! cmp -s tests/requirements-schemathesis.txt "$st_venv/.pluto-requirements" 2>/dev/null; then
-  echo "installing schemathesis (tests/requirements-schemathesis.txt) into $st_venv" >&2
-  python3 -m venv "$st_venv"
-  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-schemathesis.txt
-  cp tests/requirements-schemathesis.txt "$st_venv/.pluto-requirements"
-fi
+python_env "$st_venv" tests/requirements-schemathesis.txt
 # The official MCP servers the MCP tests run, from npm, into tests/mcp (not globally).
 if ! command -v npm >/dev/null; then
   echo "error: npm not found: the MCP tests need Node.js and npm (https://nodejs.org)" >&2

@@ -276,6 +276,18 @@ pub struct DiskLimit {
     pub files: Option<u64>,
 }
 
+impl fmt::Display for DiskLimit {
+    /// As messages name the quota: `1MiB and 3 files`, `1MiB`, `3 files`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.bytes, self.files) {
+            (Some(b), Some(n)) => write!(f, "{b} and {n} files"),
+            (Some(b), None) => write!(f, "{b}"),
+            (None, Some(n)) => write!(f, "{n} files"),
+            (None, None) => f.write_str("no limit"),
+        }
+    }
+}
+
 impl Default for SandboxLimits {
     fn default() -> Self {
         SandboxLimits {

@@ -100,12 +100,7 @@ impl DiskBudget {
 
     /// The quota, for messages.
     pub(crate) fn describe(&self) -> String {
-        match (self.limit.bytes, self.limit.files) {
-            (Some(b), Some(f)) => format!("{b} and {f} files"),
-            (Some(b), None) => b.to_string(),
-            (None, Some(f)) => format!("{f} files"),
-            (None, None) => "none".to_owned(),
-        }
+        self.limit.to_string()
     }
 }
 

@@ -124,15 +124,9 @@ impl CapStdFs {
         let over_bytes = disk.bytes.is_some_and(|b| after > b.0);
         let over_files = disk.files.is_some_and(|f| entries > f);
         if over_bytes || over_files {
-            let quota = match (disk.bytes, disk.files) {
-                (Some(b), Some(f)) => format!("{b} and {f} files"),
-                (Some(b), None) => b.to_string(),
-                (None, Some(f)) => format!("{f} files"),
-                (None, None) => String::new(),
-            };
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
-                format!("the policy's disk quota ({quota}) would be exceeded: nothing was written"),
+                format!("the policy's disk quota ({disk}) would be exceeded: nothing was written"),
             ));
         }
         Ok(())

@@ -96,7 +96,6 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max));
     let reserve = Arc::new(Semaphore::new(RESERVE));
-    let open = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -149,14 +148,8 @@ pub async fn serve(
                 }
             })
         };
-        let (metrics, open, stop, idle) = (
-            metrics.clone(),
-            open.clone(),
-            stop.clone(),
-            limits.idle_timeout,
-        );
+        let (metrics, stop, idle) = (metrics.clone(), stop.clone(), limits.idle_timeout);
         metrics.connections.inc();
-        open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -174,13 +167,15 @@ pub async fn serve(
                 }
             }
             metrics.connections.dec();
-            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
     drop(listener);
     stop.cancel();
+    // Each connection holds a permit until it is done: all are back when all are closed.
+    let open =
+        || (limits.max - slots.available_permits()) + (RESERVE - reserve.available_permits());
     let deadline = Instant::now() + DRAIN;
-    while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+    while open() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
